@@ -1,0 +1,1 @@
+"""avsa.evaluate"""
