@@ -1,0 +1,266 @@
+"""The one typed configuration of ``avsa train``.
+
+A config is a tree of dataclasses with documented defaults. It is read from
+YAML, then overridden by ``key=value`` pairs with dotted keys
+(``avsa.batch_size=8``); an unknown key or a value of the wrong type is a
+:class:`~avsa.errors.ConfigError`. Components never receive this object: the
+trainer unpacks it into explicit keyword arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from avsa.errors import ConfigError
+
+STAGES = ("avc", "avsa")
+CROP_MODES = ("random", "objects", "audio")
+FORMATS = ("ambi", "mono", "stereo")
+FEATURES = ("mel", "iv", "icf")
+VALID_AUDIO = {("ambi", "mel"), ("mono", "mel"), ("stereo", "mel"), ("ambi", "iv"), ("stereo", "icf")}
+
+
+@dataclass
+class DataConfig:
+    """Where samples come from and how they are made (system.md §1–4)."""
+
+    cache: str = ""
+    """Prepared cache folder (``avsa prepare``)."""
+    split: str = "train"
+    crops: str = "random"
+    """Crop selection: ``random`` (baseline), ``objects`` (detections), ``audio`` (IV directions)."""
+    detector: str = "oracle"
+    """Name of the detections folder under ``CACHE/detections/`` used by ``crops=objects``."""
+    format: str = "ambi"
+    """Audio format: ``ambi`` (4 ch), ``mono`` (beam at the crop centre), ``stereo`` (Eq. 9)."""
+    features: str = "mel"
+    """Audio features: ``mel``, ``iv`` (ambi only, 7 ch), ``icf`` (stereo only, 5 ch)."""
+    crop_size: int = 112
+    n_frames: int = 8
+    window_s: float = 1.0
+    sample_rate: int = 24000
+    fps: float = 16.0
+    augment: bool = True
+    normalize: bool = True
+    """Normalise log-mel bands with ``CACHE/stats`` (run ``avsa stats`` first)."""
+    num_workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """Encoder sizes and the AVSA heads (system.md §3–5)."""
+
+    video_width: float = 1.0
+    """Width multiplier of R(2+1)D-18 (1.0 = 64/128/256/512 channels)."""
+    audio_width: float = 1.0
+    dim: int = 128
+    """Output size of every linear head."""
+    transformer_depth: int = 2
+    transformer_ff: int = 2048
+    dropout: float = 0.1
+    direction_encoding: bool = False
+    """Add an encoding of each crop's direction to the transformer tokens (off in the paper)."""
+
+
+@dataclass
+class StageConfig:
+    """One stage of the curriculum."""
+
+    steps: int = 1000
+    batch_size: int = 28
+    """Clips per step, summed over all processes (AVSA: each clip gives 4 crops)."""
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+    warmup_steps: int = 0
+    schedule: str = "constant"
+    """``constant`` or ``cosine`` (after warm-up)."""
+    negatives: str = "paper"
+    """AVSA only: ``paper`` (other crops of the clip and all crops of other clips)
+    or ``same-crop`` (the original code: only the same crop index of other clips)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``avsa train`` needs; saved in every run folder and checkpoint."""
+
+    name: str = "run"
+    out: str = "runs"
+    """Parent folder of run folders; relative to the working directory."""
+    seed: int = 0
+    stages: list[str] = field(default_factory=lambda: ["avc", "avsa"])
+    temperature: float = 0.07
+    device: str = "auto"
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:1`` …"""
+    amp: bool = True
+    """Mixed precision on CUDA (ignored on CPU)."""
+    deterministic: bool = False
+    """Deterministic algorithms, so a resumed run reproduces an uninterrupted one bit for bit."""
+    sync_batchnorm: bool = True
+    """Use SyncBatchNorm under DDP so statistics cover the global batch."""
+    log_every: int = 10
+    checkpoint_every: int = 100
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    avc: StageConfig = field(default_factory=lambda: StageConfig(batch_size=112))
+    avsa: StageConfig = field(default_factory=lambda: StageConfig(batch_size=28))
+
+    def validate(self) -> "TrainConfig":
+        """Check value ranges and combinations; returns self."""
+        d = self.data
+        _one_of("stages", self.stages, STAGES, many=True)
+        if not self.stages:
+            raise ConfigError("stages: give at least one of 'avc', 'avsa'")
+        if list(self.stages) != [s for s in STAGES if s in self.stages]:
+            raise ConfigError(f"stages: {self.stages} must be in curriculum order avc, avsa")
+        _one_of("data.crops", d.crops, CROP_MODES)
+        _one_of("data.format", d.format, FORMATS)
+        _one_of("data.features", d.features, FEATURES)
+        if (d.format, d.features) not in VALID_AUDIO:
+            raise ConfigError(
+                f"data.format={d.format!r} with data.features={d.features!r} is not a valid pair; "
+                f"valid: {sorted(VALID_AUDIO)}"
+            )
+        for stage in STAGES:
+            s: StageConfig = getattr(self, stage)
+            if s.steps < 0 or s.batch_size < 2:
+                raise ConfigError(f"{stage}: steps must be >= 0 and batch_size >= 2")
+            _one_of(f"{stage}.schedule", s.schedule, ("constant", "cosine"))
+            _one_of(f"{stage}.negatives", s.negatives, ("paper", "same-crop"))
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be positive, got {self.temperature}")
+        if self.checkpoint_every < 1 or self.log_every < 1:
+            raise ConfigError("checkpoint_every and log_every must be >= 1")
+        return self
+
+    @property
+    def audio_channels(self) -> int:
+        """Input channels of the audio encoder for this format and features."""
+        return {("ambi", "mel"): 4, ("mono", "mel"): 1, ("stereo", "mel"): 2,
+                ("ambi", "iv"): 7, ("stereo", "icf"): 5}[(self.data.format, self.data.features)]
+
+
+def _one_of(key, value, allowed, many=False):
+    values = value if many else [value]
+    for v in values:
+        if v not in allowed:
+            raise ConfigError(f"{key}: {v!r} is not one of {', '.join(map(repr, allowed))}")
+
+
+# ---------------------------------------------------------------- reading
+
+def from_dict(cls, data: dict, *, where: str = ""):
+    """Build dataclass ``cls`` from a nested dict; unknown keys are an error."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key{'s' if len(unknown) > 1 else ''} "
+            + ", ".join(repr(f"{where}{k}") for k in unknown)
+            + f"; known keys{' of ' + where.rstrip('.') if where else ''}: {', '.join(sorted(names))}"
+        )
+    kwargs = {k: _coerce(hints[k], v, f"{where}{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint, value, key):
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where=key + ".")
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple):
+        (item,) = typing.get_args(hint)[:1]
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(item, v, key) for v in value]
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if hint in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        try:
+            number = hint(value) if not isinstance(value, str) else hint(float(value))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}") from None
+        if hint is int and float(value) != number:
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return number
+    if hint is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def to_dict(config) -> dict:
+    """The config as plain nested dicts (YAML- and checkpoint-safe)."""
+    return dataclasses.asdict(config)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``key=value`` strings (dotted keys; YAML-parsed values) to a nested dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw != "" else ""
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key!r}: {part!r} is not a section")
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML config, apply overrides, validate.
+
+    ``path`` may also name a packaged config, e.g. ``tiny/foa-iv`` (see :func:`packaged_configs`).
+    """
+    data: dict = {}
+    if path is not None:
+        path = resolve_config_path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = apply_overrides(data, list(overrides))
+    return from_dict(TrainConfig, data).validate()
+
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def packaged_configs() -> list[str]:
+    """Names of the configs shipped with avsa (``full/<row>``, ``tiny/<row>``)."""
+    return sorted(str(p.relative_to(CONFIG_DIR).with_suffix("")) for p in CONFIG_DIR.glob("*/*.yaml"))
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A file path as given, or the packaged config of that name."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    packaged = CONFIG_DIR / Path(str(path)).with_suffix(".yaml")
+    if packaged.is_file():
+        return packaged
+    raise ConfigError(
+        f"{path}: config file not found (packaged configs: {', '.join(packaged_configs()) or 'none'})"
+    )

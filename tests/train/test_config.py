@@ -1,0 +1,55 @@
+import pytest
+
+from avsa.errors import ConfigError
+from avsa.train.config import TrainConfig, load_config, packaged_configs, to_dict, from_dict
+
+
+def test_every_paper_row_has_a_full_and_a_tiny_config():
+    names = packaged_configs()
+    rows = {n.split("/")[1] for n in names}
+    assert len(rows) == 10
+    for row in rows:
+        assert f"full/{row}" in names and f"tiny/{row}" in names
+
+
+@pytest.mark.parametrize("name", packaged_configs())
+def test_packaged_configs_load_and_validate(name):
+    cfg = load_config(name)
+    assert cfg.audio_channels in (1, 2, 4, 5, 7)
+    assert ("objects" in name) == (cfg.data.crops == "objects")
+
+
+def test_overrides_with_dotted_keys_and_types():
+    cfg = load_config("tiny/baseline", ["avsa.batch_size=8", "data.features=iv", "stages=avsa", "amp=false"])
+    assert cfg.avsa.batch_size == 8 and cfg.data.features == "iv" and cfg.stages == ["avsa"]
+    assert cfg.amp is False and cfg.audio_channels == 7
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("avsa.batchsize=8", "unknown config key 'avsa.batchsize'"),
+        ("nonsense=1", "unknown config key 'nonsense'"),
+        ("data.features=icf", "not a valid pair"),
+        ("data.crops=yolo", "data.crops: 'yolo' is not one of"),
+        ("avc.steps=ten", "avc.steps: expected int"),
+        ("avc.steps=1.5", "expected an integer"),
+        ("stages=avsa,avc", "curriculum order"),
+        ("temperature=0", "temperature must be positive"),
+        ("amp=maybe", "expected true/false"),
+        ("novalue", "key=value"),
+    ],
+)
+def test_bad_config_is_a_clear_error(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("tiny/baseline", [override])
+
+
+def test_missing_config_file_names_it(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_config_round_trips_through_a_dict():
+    cfg = load_config("full/foa-iv-objects")
+    assert from_dict(TrainConfig, to_dict(cfg)) == cfg
