@@ -1,0 +1,120 @@
+"""Gnomonic crops (conventions §7) against analytic markers and py360convert."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from avsa.errors import InputError
+from avsa.spatial import projection, sphere
+
+py360convert = pytest.importorskip("py360convert")
+
+
+def smooth_frame(h=128, w=256, channels=3):
+    """A smooth, seam-continuous test image (so bilinear schemes agree closely)."""
+    az, el = sphere.equirect_to_direction(*np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5), w, h)
+    d = sphere.direction_vector(az, el).double()  # (H, W, 3)
+    img = [torch.sin(3 * d[..., 0] + 2 * d[..., 1] * (c + 1)) + torch.cos(4 * d[..., 2] + c) for c in range(channels)]
+    return torch.stack(img).double()  # (C, H, W)
+
+
+def marker_frame(az, el, h=256, w=512, radius=0.03):
+    """Bright spot of angular radius ``radius`` at (az, el) on a black frame, shape (1, H, W)."""
+    paz, pel = sphere.equirect_to_direction(*np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5), w, h)
+    dist = sphere.angular_distance(paz, pel, az, el)
+    return torch.exp(-((dist / radius) ** 2))[None]
+
+
+def weighted_centre(img):
+    """(row, col) of the intensity-weighted centre of a (N, N) image."""
+    n = img.shape[-1]
+    ii, jj = torch.meshgrid(torch.arange(n, dtype=img.dtype), torch.arange(n, dtype=img.dtype), indexing="ij")
+    return float((img * ii).sum() / img.sum()), float((img * jj).sum() / img.sum())
+
+
+@pytest.mark.parametrize("az_deg,el_deg", [(0, 0), (90, 45), (-150, -60), (179, 10), (30, 80)])
+def test_marker_appears_at_crop_centre(az_deg, el_deg):
+    az, el = math.radians(az_deg), math.radians(el_deg)
+    frame = marker_frame(az, el).double()
+    crop = projection.gnomonic_crop(frame, az, el, math.radians(60), 65)[0]
+    row, col = weighted_centre(crop)
+    assert row == pytest.approx(32, abs=0.3) and col == pytest.approx(32, abs=0.3)
+
+
+def test_off_centre_marker_lands_at_predicted_pixel():
+    caz, cel, fov, n = math.radians(-100), math.radians(30), math.radians(90), 81
+    mark_az, mark_el = caz + 0.3, cel - 0.2
+    frame = marker_frame(mark_az, mark_el).double()
+    crop = projection.gnomonic_crop(frame, caz, cel, fov, n)[0]
+    col, row, inside = projection.crop_coordinates(mark_az, mark_el, caz, cel, fov, n)
+    assert bool(inside)
+    r, c = weighted_centre(crop)
+    assert r == pytest.approx(float(row), abs=0.5) and c == pytest.approx(float(col), abs=0.5)
+    assert float(col) < (n - 1) / 2 and float(row) > (n - 1) / 2  # left of and below the centre
+
+
+def test_rays_centre_and_corners():
+    rays = projection.gnomonic_rays(0.4, -0.2, math.radians(90), 5)
+    assert rays.shape == (5, 5, 3)
+    az, el = sphere.vector_direction(rays[2, 2])
+    assert float(az) == pytest.approx(0.4, abs=1e-6) and float(el) == pytest.approx(-0.2, abs=1e-6)
+    col, row, inside = projection.crop_coordinates(*sphere.vector_direction(rays), 0.4, -0.2, math.radians(90), 5)
+    jj, ii = np.meshgrid(np.arange(5), np.arange(5))
+    assert np.allclose(col.numpy(), jj, atol=1e-4) and np.allclose(row.numpy(), ii, atol=1e-4) and bool(inside.all())
+
+
+@pytest.mark.parametrize(
+    "az_deg,el_deg,fov_deg",
+    [(0, 0, 90), (180, 0, 60), (-175, 20, 90), (60, 70, 90), (-120, -85, 60), (90, 45, 100)],
+)
+def test_matches_py360convert(az_deg, el_deg, fov_deg):
+    frame = smooth_frame()
+    n = 48
+    ours = projection.gnomonic_crop(frame, math.radians(az_deg), math.radians(el_deg), math.radians(fov_deg), n)
+    theirs = py360convert.e2p(
+        frame.permute(1, 2, 0).numpy(), fov_deg=(fov_deg, fov_deg), u_deg=-az_deg, v_deg=el_deg, out_hw=(n, n)
+    )
+    diff = np.abs(ours.permute(1, 2, 0).numpy() - theirs)
+    assert diff.max() < 0.02, diff.max()  # values span ~[-2, 2]; bilinear schemes differ at the poles only
+
+
+def test_batched_crops_shapes_and_equivalence():
+    frames = torch.randint(0, 256, (2, 3, 3, 32, 64), dtype=torch.uint8)  # (B, T, C, H, W)
+    az = torch.tensor([[0.0, 1.0, -2.0, 3.1], [0.5, -0.5, 1.5, -3.0]])  # (B, K)
+    el = torch.tensor([[0.0, 0.5, -0.3, 1.2], [0.1, 0.2, 0.3, 0.4]])
+    out = projection.gnomonic_crop(frames, az, el, 1.2, 16)
+    assert out.shape == (2, 4, 3, 3, 16, 16) and out.dtype == torch.float32
+    assert float(out.min()) >= 0 and float(out.max()) <= 255
+    one = projection.gnomonic_crop(frames[1, 2].numpy(), float(az[1, 3]), float(el[1, 3]), 1.2, 16)
+    assert torch.allclose(out[1, 3, 2], one, atol=1e-3)
+    shared = projection.gnomonic_crop(frames[0], az[0], el[0], torch.tensor(1.2), 16)  # (K,) angles
+    assert shared.shape == (4, 3, 3, 16, 16)
+    assert torch.allclose(shared, out[0], atol=1e-3)
+
+
+def test_seam_wraps():
+    w, h = 64, 32
+    frame = torch.zeros(1, h, w, dtype=torch.float64)
+    frame[..., 0] = 1.0  # first column (just right of θ = π) ...
+    frame[..., -1] = 3.0  # ... and the last one (just left of θ = −π)
+    crop = projection.gnomonic_crop(frame, math.pi, 0.0, math.radians(10), 9)[0]
+    centre = float(crop[4, 4])
+    assert centre == pytest.approx(2.0, abs=1e-6)  # halfway between the two seam columns
+
+
+def test_bad_inputs():
+    frame = torch.zeros(3, 16, 32)
+    with pytest.raises(InputError, match="fov"):
+        projection.gnomonic_crop(frame, 0.0, 0.0, 0.0, 8)
+    with pytest.raises(InputError, match="size"):
+        projection.gnomonic_crop(frame, 0.0, 0.0, 1.0, 0)
+    with pytest.raises(InputError, match="NaN"):
+        projection.gnomonic_crop(frame, float("nan"), 0.0, 1.0, 8)
+    with pytest.raises(InputError, match="frames"):
+        projection.gnomonic_crop(torch.zeros(16, 32).numpy()[0], 0.0, 0.0, 1.0, 8)
+    with pytest.raises(InputError, match="more batch dimensions"):
+        projection.gnomonic_crop(frame, torch.zeros(2, 2), 0.0, 1.0, 8)
+    with pytest.raises(InputError, match="broadcast"):
+        projection.gnomonic_crop(torch.zeros(2, 3, 16, 32), torch.zeros(3, 2), 0.0, 1.0, 8)
