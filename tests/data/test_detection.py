@@ -1,0 +1,196 @@
+"""Detections on the sphere: runners map boxes to the right directions, files round-trip."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from avsa.data.detection.base import (Box2D, Detection, load_detections, save_detections,
+                                      spherical_nms)
+from avsa.data.detection.equirect import EquirectRunner
+from avsa.data.detection.oracle import GroundTruthOracle
+from avsa.data.detection.precomputed import PrecomputedDetections, write_precomputed_csv
+from avsa.data.detection.recall import recall_of_sounding_objects
+from avsa.data.detection.tiles import TileRunner, tile_centres, tile_pixel_directions
+from avsa.errors import InputError, MediaError
+from avsa.media.groundtruth import GroundTruth, ObjectTrack
+from avsa.spatial import sphere
+from avsa.spatial.projection import gnomonic_rays
+
+RAD = math.pi / 180
+
+
+class RedMarkerDetector:
+    """Fake 2-D detector: one box per connected region of pure-red pixels."""
+
+    name = "red"
+
+    def __init__(self):
+        self.calls = 0
+        self.boxes = 0
+
+    def detect_image(self, image):
+        self.calls += 1
+        mask = (image[..., 0] > 200) & (image[..., 1] < 60) & (image[..., 2] < 60)
+        labels, n = ndimage.label(mask)
+        out = [Box2D(float(xs.start), float(ys.start), float(xs.stop), float(ys.stop), "marker", 0.9)
+               for ys, xs in ndimage.find_objects(labels)]
+        self.boxes += len(out)
+        return out
+
+
+def marker_frame(markers, width=512):
+    """Equirect frame, grey, with red discs of angular radius r at (az, el): independent renderer."""
+    h = width // 2
+    u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(h) + 0.5)
+    az, el = (np.asarray(t) for t in sphere.equirect_to_direction(u, v, width, h))
+    frame = np.full((h, width, 3), 90, np.uint8)
+    for a0, e0, r in markers:
+        d = np.asarray(sphere.angular_distance(az, el, a0, e0))
+        frame[d <= r] = (255, 0, 0)
+    return frame
+
+
+def az_err(a, b):
+    return abs((a - b + math.pi) % (2 * math.pi) - math.pi)
+
+
+def test_equirect_runner_maps_boxes_to_directions_and_sizes():
+    markers = [(40 * RAD, 20 * RAD, 8 * RAD), (-100 * RAD, -35 * RAD, 6 * RAD), (0.0, 0.0, 10 * RAD)]
+    dets = EquirectRunner(RedMarkerDetector()).detect_frame(marker_frame(markers), time_s=0.5)
+    assert len(dets) == 3
+    for a0, e0, r in markers:
+        d = min(dets, key=lambda d: az_err(d.azimuth, a0) + abs(d.elevation - e0))
+        assert az_err(d.azimuth, a0) < 1.0 * RAD and abs(d.elevation - e0) < 1.0 * RAD
+        assert abs(d.size - 2 * r) < 2.0 * RAD  # angular width on the sphere, not on the frame
+        assert d.time_s == 0.5 and d.label == "marker"
+
+
+def test_equirect_runner_sees_a_seam_straddling_object_once():
+    frame = marker_frame([(179 * RAD, 5 * RAD, 8 * RAD)])
+    dets = EquirectRunner(RedMarkerDetector()).detect_frame(frame, time_s=0.0)
+    assert len(dets) == 1
+    assert az_err(dets[0].azimuth, 179 * RAD) < 1.0 * RAD
+    assert abs(dets[0].size - 16 * RAD) < 2.0 * RAD
+    # without the circular padding the detector sees two halves
+    halves = EquirectRunner(RedMarkerDetector(), seam_pad=0.0).detect_frame(frame, time_s=0.0)
+    assert len(halves) == 2 and all(az_err(d.azimuth, 179 * RAD) > 2 * RAD for d in halves)
+
+
+def test_equirect_runner_rejects_non_equirect_frames():
+    with pytest.raises(InputError, match="W = 2H"):
+        EquirectRunner(RedMarkerDetector()).detect_frame(np.zeros((100, 150, 3), np.uint8), time_s=0)
+
+
+def test_tile_pixel_directions_agree_with_gnomonic_rays():
+    size, fov = 17, 70 * RAD
+    rays = np.asarray(gnomonic_rays(30 * RAD, -40 * RAD, fov, size), dtype=np.float64)
+    j, i = np.meshgrid(np.arange(size), np.arange(size))
+    az, el = tile_pixel_directions(j + 0.5, i + 0.5, azimuth=30 * RAD, elevation=-40 * RAD,
+                                   fov=fov, size=size)
+    d = np.asarray(sphere.direction_vector(az, el))
+    assert np.abs(d - rays).max() < 1e-5
+
+
+@pytest.mark.parametrize("tiles", ["overlap", "cube"])
+def test_tile_runner_maps_markers_back_and_merges_duplicates(tiles):
+    markers = [(40 * RAD, 20 * RAD, 7 * RAD), (175 * RAD, -10 * RAD, 6 * RAD), (-60 * RAD, 75 * RAD, 6 * RAD)]
+    fake = RedMarkerDetector()
+    dets = TileRunner(fake, tiles=tiles, size=160).detect_frame(marker_frame(markers, width=768), time_s=1.0)
+    assert fake.calls == len(tile_centres(tiles))
+    assert len(dets) == 3, [(d.azimuth / RAD, d.elevation / RAD) for d in dets]
+    for a0, e0, r in markers:
+        d = min(dets, key=lambda d: float(sphere.angular_distance(d.azimuth, d.elevation, a0, e0)))
+        assert float(sphere.angular_distance(d.azimuth, d.elevation, a0, e0)) < 1.5 * RAD
+        assert abs(d.size - 2 * r) < 3.0 * RAD
+    if tiles == "overlap":
+        assert fake.boxes > len(markers)  # seen in several tiles, merged to one each
+
+
+def test_spherical_nms_keeps_distinct_objects_and_labels():
+    a = Detection(0.0, 0.0, 0.2, "cat", 0.9, 0.0)
+    dup = Detection(0.03, 0.01, 0.2, "cat", 0.5, 0.0)
+    other_label = Detection(0.03, 0.01, 0.2, "dog", 0.5, 0.0)
+    far = Detection(1.0, 0.0, 0.2, "cat", 0.4, 0.0)
+    later = Detection(0.0, 0.0, 0.2, "cat", 0.4, 0.25)
+    kept = spherical_nms([dup, a, other_label, far, later])
+    assert kept == [a, other_label, far, later]
+    # a border-cut box loses to a whole one even with a higher score
+    assert spherical_nms([a, dup], demoted=[True, False]) == [dup]
+
+
+def test_save_load_round_trip_and_bad_files(tmp_path):
+    dets = [Detection(0.5, -0.2, 0.3, "cat", 0.8, 0.25), Detection(-3.0, 1.0, 0.1, "cup", 1.0, 0.5)]
+    path = tmp_path / "d" / "clip.json"
+    save_detections(path, dets, detector="blob", mode="tiles", frame_times_s=[0.25, 0.5])
+    f = load_detections(path)
+    assert f.detections == tuple(dets) and f.mode == "tiles" and f.detector == "blob"
+    assert f.frame_times_s == (0.25, 0.5)
+    assert [p.name for p in path.parent.iterdir()] == ["clip.json"]  # no temporary left
+    assert set(json.loads(path.read_text())) >= {"detector", "mode", "detections"}
+    (tmp_path / "bad.json").write_text('{"detections": [{"azimuth": 1}]}')
+    with pytest.raises(MediaError, match="bad.json"):
+        load_detections(tmp_path / "bad.json")
+    with pytest.raises(MediaError, match="avsa detect"):
+        load_detections(tmp_path / "missing.json")
+
+
+def small_groundtruth():
+    times = np.arange(16) / 16.0
+    objs = [
+        ObjectTrack(0, "cat", True, 0.4, np.linspace(0.0, 0.5, 16), np.zeros(16)),
+        ObjectTrack(1, "cup", True, 0.3, np.full(16, 2.0), np.full(16, 0.3)),
+        ObjectTrack(2, "rocket", False, 0.2, np.full(16, -1.5), np.zeros(16)),
+    ]
+    return GroundTruth(seed=0, scene="test", fps=16.0, duration_s=1.0, width=512, height=256,
+                       sample_rate=24000, frame_times_s=times, objects=objs)
+
+
+def test_oracle_reads_the_ground_truth():
+    gt = small_groundtruth()
+    dets = GroundTruthOracle().detect_times(gt, [0.0, 0.5])
+    assert len(dets) == 6
+    cat = [d for d in dets if d.label == "cat" and d.time_s == 0.5][0]
+    assert cat.azimuth == pytest.approx(0.5 * 8 / 15) and cat.size == pytest.approx(0.4)
+    sounding = GroundTruthOracle(sounding_only=True).detect_times(gt, [0.0])
+    assert sorted(d.label for d in sounding) == ["cat", "cup"]
+    r = recall_of_sounding_objects(dets, gt, [0.0, 0.5])
+    assert r.recall == 1.0 and r.false_detections == 0
+
+
+def test_recall_counts_sounding_objects_within_the_angle():
+    gt = small_groundtruth()
+    dets = [Detection(0.05, 0.0, 0.3, "x", 1.0, 0.0),    # near the cat
+            Detection(-1.5, 0.0, 0.3, "x", 1.0, 0.0),    # the silent rocket: not a miss, not false
+            Detection(1.0, -1.0, 0.3, "x", 1.0, 0.0)]    # nothing there
+    r = recall_of_sounding_objects(dets, gt, [0.0, 0.5], max_angle=10 * RAD)
+    assert (r.found, r.total, r.detections, r.false_detections) == (1, 4, 3, 1)
+    assert r.recall == 0.25
+
+
+def test_precomputed_csv_and_json_round_trip(tmp_path):
+    rows = [("a", Detection(0.1, 0.2, 0.3, "cat", 0.9, 0.0)), ("a", Detection(-1.0, 0.0, 0.5, "cup", 0.5, 0.25)),
+            ("b", Detection(3.0, -0.5, 0.2, "person", 1.0, 1.0))]
+    write_precomputed_csv(tmp_path / "d.csv", rows)
+    p = PrecomputedDetections(tmp_path / "d.csv")
+    assert p.clip_ids == ["a", "b"] and p.for_clip("a") == [r[1] for r in rows[:2]]
+    assert p.for_clip("zzz") == []
+    doc = {"unit": "deg", "detections": [
+        {"clip_id": "c", "time_s": 0.5, "azimuth": 90, "elevation": -30, "size": 20, "label": "cat"}]}
+    (tmp_path / "d.json").write_text(json.dumps(doc))
+    (d,) = PrecomputedDetections(tmp_path / "d.json").for_clip("c")
+    assert d.azimuth == pytest.approx(math.pi / 2) and d.elevation == pytest.approx(-math.pi / 6)
+    assert d.size == pytest.approx(20 * RAD) and d.score == 1.0
+
+
+def test_precomputed_bad_rows_name_the_problem(tmp_path):
+    (tmp_path / "deg.csv").write_text("clip_id,time_s,azimuth,elevation,size,label\na,0,90,45,10,cat\na,0,0,100,1,x\n")
+    with pytest.raises(MediaError, match="row 1.*unit=deg"):
+        PrecomputedDetections(tmp_path / "deg.csv")
+    (tmp_path / "miss.csv").write_text("clip_id,time_s,azimuth\na,0,1\n")
+    with pytest.raises(MediaError, match="missing elevation"):
+        PrecomputedDetections(tmp_path / "miss.csv")
+    with pytest.raises(MediaError, match="format"):
+        PrecomputedDetections(tmp_path / "x.txt")
