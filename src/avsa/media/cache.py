@@ -1,0 +1,195 @@
+"""The training cache written by ``avsa prepare`` (docs/interfaces.md).
+
+::
+
+    CACHE/
+      manifest.csv            one row per clip (MANIFEST_COLUMNS)
+      clips/<clip_id>.mp4     H.264 equirect, 16 fps, GOP 8, no audio
+      clips/<clip_id>.flac    4-ch ambiX/SN3D, 24 kHz, 24-bit
+      clips/<clip_id>.json    ground truth sliced to the clip (synthetic only)
+      failures.csv            file, problem
+      detections/<name>/      written by ``avsa detect``
+      parts/                  per-source manifest parts (prepare's bookkeeping)
+
+Paths in the manifest are relative to ``CACHE``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from avsa.errors import InputError
+
+MANIFEST_NAME = "manifest.csv"
+FAILURES_NAME = "failures.csv"
+CLIPS_DIR = "clips"
+PARTS_DIR = "parts"
+DETECTIONS_DIR = "detections"
+STATUS_OK = "ok"
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """One manifest row.
+
+    Attributes
+    ----------
+    clip_id : str
+        ``<source name>_c<k>`` (k = 3-digit clip index in the source).
+    source : str
+        The source video, as given to ``avsa prepare`` (relative to SRC).
+    split : str
+        ``train`` / ``test`` / ...
+    start_s, duration_s : float
+        Where the clip sits in the source, seconds.
+    video, audio : str
+        ``clips/<clip_id>.mp4`` / ``.flac`` ("" for dropped clips).
+    groundtruth : str
+        ``clips/<clip_id>.json`` or "" when the source has none.
+    loudness_db : float
+        RMS level of W over the clip in dB re full scale
+        (10·log10 mean(W²); a full-scale sine in W reads −3 dB).
+    validity : float
+        ρ of paper Eq. 13 (conventions §8) over the clip; NaN when silent.
+    convention : str
+        The convention ρ suggests (``ambisonics.diagnose``).
+    status : str
+        ``ok``, or ``dropped: <reason>``.
+    """
+
+    clip_id: str
+    source: str
+    split: str
+    start_s: float
+    duration_s: float
+    video: str
+    audio: str
+    groundtruth: str
+    loudness_db: float
+    validity: float
+    convention: str
+    status: str
+
+    def to_row(self) -> dict[str, str]:
+        """The record as manifest strings (floats at fixed precision)."""
+        row = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            row[field.name] = f"{value:.4f}" if isinstance(value, float) else str(value)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, str], *, where: str) -> "ClipRecord":
+        """Parse a manifest row; ``where`` names it in errors."""
+        missing = [f.name for f in fields(cls) if f.name not in row]
+        if missing:
+            raise InputError(f"{where}: missing column(s) {', '.join(missing)}")
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            text = row[field.name]
+            if field.type == "float":
+                try:
+                    values[field.name] = float(text)
+                except ValueError:
+                    raise InputError(f"{where}: {field.name}={text!r} is not a number") from None
+            else:
+                values[field.name] = text
+        return cls(**values)  # type: ignore[arg-type]
+
+
+MANIFEST_COLUMNS = tuple(field.name for field in fields(ClipRecord))
+
+
+def write_csv_atomic(path: Path, header: tuple[str, ...], rows: list[dict[str, str]]) -> None:
+    """Write a CSV to a temporary name beside ``path``, then rename it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(header))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(temporary, path)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV file as dicts."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+class Cache:
+    """A prepared cache folder (read side).
+
+    Parameters
+    ----------
+    root : path
+        The folder ``avsa prepare --out`` wrote.
+
+    Raises
+    ------
+    InputError
+        If the folder or its ``manifest.csv`` is missing or malformed.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        manifest = self.root / MANIFEST_NAME
+        if not self.root.is_dir():
+            raise InputError(f"cache folder {self.root} does not exist — run avsa prepare first")
+        if not manifest.is_file():
+            raise InputError(f"{self.root} has no {MANIFEST_NAME} — run avsa prepare first")
+        self.records = [
+            ClipRecord.from_row(row, where=f"{manifest} row {index + 2}")
+            for index, row in enumerate(read_csv(manifest))
+        ]
+        self._by_id = {record.clip_id: record for record in self.records}
+        if len(self._by_id) != len(self.records):
+            raise InputError(f"{manifest}: duplicate clip ids")
+
+    def clips(self, split: str | None = None, *, status: str | None = STATUS_OK) -> list[ClipRecord]:
+        """Clips of ``split`` (all splits if None) with ``status`` (any if None)."""
+        return [
+            record
+            for record in self.records
+            if (split is None or record.split == split) and (status is None or record.status == status)
+        ]
+
+    def clip(self, clip_id: str) -> ClipRecord:
+        """The record of ``clip_id``."""
+        if clip_id not in self._by_id:
+            raise InputError(f"{self.root}: no clip {clip_id!r} in the manifest")
+        return self._by_id[clip_id]
+
+    def video_path(self, clip: ClipRecord) -> Path:
+        """The clip's equirectangular video (``clips/<clip_id>.mp4``)."""
+        return self._path(clip, clip.video, "video")
+
+    def audio_path(self, clip: ClipRecord) -> Path:
+        """The clip's ambiX audio (``clips/<clip_id>.flac``)."""
+        return self._path(clip, clip.audio, "audio")
+
+    def groundtruth_path(self, clip: ClipRecord) -> Path | None:
+        """The clip's ground-truth JSON, or None when it has none."""
+        return self.root / clip.groundtruth if clip.groundtruth else None
+
+    def groundtruth(self, clip: ClipRecord):
+        """The clip's :class:`~avsa.media.groundtruth.GroundTruth`, or None."""
+        from avsa.media import groundtruth
+
+        path = self.groundtruth_path(clip)
+        return None if path is None else groundtruth.load(path)
+
+    def detections_dir(self, name: str) -> Path:
+        """``CACHE/detections/<name>`` (not created)."""
+        if not name or "/" in name or name.startswith("."):
+            raise InputError(f"detector name {name!r} must be a plain folder name")
+        return self.root / DETECTIONS_DIR / name
+
+    def _path(self, clip: ClipRecord, relative: str, what: str) -> Path:
+        if not relative:
+            raise InputError(f"clip {clip.clip_id} has no {what} (status: {clip.status})")
+        return self.root / relative
+

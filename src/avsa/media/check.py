@@ -1,0 +1,186 @@
+"""``avsa check PATH...``: the paper's ambisonic validity test per file or clip.
+
+ρ = E_xyz / E_w after a 4 kHz low-pass (paper Eq. 13, conventions §8); a file
+passes when |ρ − 1| ≤ τ. PATH may be media files, folders of them (the
+layouts of ``sources.py``), or a prepared cache (one row per ``ok`` clip, ρ
+from the cached ambiX audio). Media files are read with the layout ``avsa
+prepare --layout auto`` would use, so a FuMa or N3D file read as ambiX shows
+ρ ≈ 2 or 3 and an up-mixed stereo file ρ ≈ 0.
+
+``--subset`` writes the clip lists of the paper's Table I: ``all``, ``pass``
+(|ρ − 1| ≤ τ), ``fail``, or ``random`` (a seeded random subset of all
+measured entries of the same size as ``pass``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avsa.errors import InputError, MediaError
+from avsa.media.cache import MANIFEST_NAME, Cache, write_csv_atomic
+from avsa.media.sources import find_sources
+
+CHECK_COLUMNS = ("name", "rho", "result", "convention", "reason")
+CHECK_SECONDS = 60.0  # media files: ρ over at most this much audio from the start
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """The validity test of one file or clip.
+
+    ``result`` is ``pass`` / ``fail`` (|ρ − 1| ≤ τ or not) or ``error``.
+    """
+
+    name: str
+    rho: float
+    result: str
+    convention: str
+    reason: str
+
+    def to_row(self) -> dict[str, str]:
+        return {
+            "name": self.name, "rho": f"{self.rho:.4f}", "result": self.result,
+            "convention": self.convention, "reason": self.reason,
+        }
+
+
+def measure(foa: np.ndarray, sample_rate: int) -> tuple[float, str]:
+    """ρ (paper Eq. 13) and the diagnosed convention of one clip.
+
+    Parameters
+    ----------
+    foa : ndarray (4, N)
+        Audio read as ambiX.
+    sample_rate : int
+        Hz.
+    """
+    from avsa.spatial.ambisonics import diagnose
+
+    diagnosis = diagnose(foa, sample_rate)
+    return float(diagnosis.ratio), diagnosis.convention
+
+
+def _verdict(name: str, foa: np.ndarray, sample_rate: int, tau: float) -> CheckRow:
+    from avsa.spatial.ambisonics import diagnose
+
+    diagnosis = diagnose(foa, sample_rate, tolerance=tau)
+    rho = float(diagnosis.ratio)
+    result = "pass" if math.isfinite(rho) and abs(rho - 1.0) <= tau else "fail"
+    return CheckRow(name, rho, result, diagnosis.convention, diagnosis.reason)
+
+
+def check_cache(cache: Cache, *, tau: float) -> list[CheckRow]:
+    """One row per ``ok`` clip of a prepared cache, from its cached audio."""
+    import soundfile
+
+    rows = []
+    for clip in cache.clips():
+        path = cache.audio_path(clip)
+        try:
+            audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
+            rows.append(CheckRow(clip.clip_id, math.nan, "error", "", f"{path}: unreadable ({exc})"))
+            continue
+        rows.append(_verdict(clip.clip_id, audio.T, rate, tau))
+    return rows
+
+
+def check_media(path: Path, *, tau: float, sample_rate: int = 24000) -> list[CheckRow]:
+    """One row per source found at ``path`` (a media file or a folder)."""
+    from avsa.media import io
+    from avsa.media.prepare import DECODE_ERRORS, decide_layout
+
+    rows = []
+    root = path if path.is_dir() else path.parent
+    for source in find_sources(path):
+        name = source.video.relative_to(root).as_posix()
+        try:
+            info = io.probe(source.audio)
+            if not info.has_audio:
+                raise MediaError(source.audio, "no audio stream")
+            layout = decide_layout(info.audio_channels, info.audio_codec, None, "auto")
+            foa = io.read_audio(source.audio, duration_s=min(info.duration_s or CHECK_SECONDS, CHECK_SECONDS),
+                                sample_rate=sample_rate, layout=layout)
+            if foa.shape[-1] == 0:
+                raise MediaError(source.audio, "no audio samples")
+        except DECODE_ERRORS as exc:
+            problem = exc.problem if isinstance(exc, MediaError) else str(exc)
+            rows.append(CheckRow(name, math.nan, "error", "", problem))
+            continue
+        rows.append(_verdict(name, np.asarray(foa, dtype=np.float32), sample_rate, tau))
+    return rows
+
+
+def check_paths(paths: list[Path], *, tau: float = 0.1) -> list[CheckRow]:
+    """Rows of every PATH (media file, folder, or prepared cache)."""
+    if not tau > 0:
+        raise InputError(f"--tau {tau}: must be positive")
+    rows: list[CheckRow] = []
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path} does not exist")
+        if path.is_dir() and (path / MANIFEST_NAME).is_file():
+            rows.extend(check_cache(Cache(path), tau=tau))
+        else:
+            rows.extend(check_media(path, tau=tau))
+    return rows
+
+
+def subset(rows: list[CheckRow], kind: str, *, seed: int = 0) -> list[str]:
+    """Names of the Table I subset ``kind`` (all / pass / fail / random).
+
+    ``random`` draws, with ``seed``, as many of the measured rows as pass.
+    """
+    measured = [row for row in rows if row.result != "error"]
+    if kind == "all":
+        return [row.name for row in measured]
+    if kind in ("pass", "fail"):
+        return [row.name for row in measured if row.result == kind]
+    if kind == "random":
+        n_pass = sum(1 for row in measured if row.result == "pass")
+        picked = np.random.default_rng(seed).choice(len(measured), size=n_pass, replace=False)
+        return [measured[i].name for i in sorted(picked)]
+    raise InputError(f"--subset {kind!r}: expected all, pass, fail or random")
+
+
+def format_table(rows: list[CheckRow], *, tau: float) -> str:
+    """The rows as a text table with a pass count."""
+    width = max([len("file/clip")] + [len(row.name) for row in rows])
+    lines = [f"{'file/clip':<{width}}  {'rho':>7}  result  {'convention':<13}  reason"]
+    for row in rows:
+        rho = f"{row.rho:7.3f}" if math.isfinite(row.rho) else f"{'-':>7}"
+        lines.append(f"{row.name:<{width}}  {rho}  {row.result:<6}  {row.convention:<13}  {row.reason}")
+    n_pass = sum(1 for row in rows if row.result == "pass")
+    lines.append(f"{n_pass} of {len(rows)} pass |rho - 1| <= {tau:g}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", type=Path, nargs="+", metavar="PATH",
+                        help="media files, folders, or a prepared cache")
+    parser.add_argument("--tau", type=float, default=0.1, help="pass when |rho - 1| <= tau")
+    parser.add_argument("--csv", type=Path, default=None, help="write the table as CSV here")
+    parser.add_argument("--subset", choices=("all", "pass", "fail", "random"), default=None,
+                        help="write this Table I clip list to --out")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --subset random")
+    parser.add_argument("--out", type=Path, default=None, help="clip list written by --subset")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.subset and args.out is None:
+        raise InputError("--subset needs --out LIST")
+    rows = check_paths(list(args.paths), tau=args.tau)
+    print(format_table(rows, tau=args.tau))
+    if args.csv is not None:
+        write_csv_atomic(args.csv, CHECK_COLUMNS, [row.to_row() for row in rows])
+    if args.subset:
+        names = subset(rows, args.subset, seed=args.seed)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
+        print(f"{len(names)} {args.subset} entries written to {args.out}")
+    return 0

@@ -1,0 +1,449 @@
+"""``avsa prepare SRC --out CACHE``: turn a folder of 360° videos into a training cache.
+
+Per source (``sources.find_sources``): probe, check the frame is 360°, choose
+the audio layout, cut 10-s clips, and for each clip write
+``clips/<clip_id>.mp4`` (H.264 equirect W×W/2 at 16 fps, GOP 8, no audio),
+``clips/<clip_id>.flac`` (4-ch ambiX/SN3D, 24 kHz, 24-bit) and the sliced
+ground truth, then one manifest part per source. Clips whose W is quieter than
+``--min-loudness-db`` are dropped (the paper's curation; kept in the manifest
+with status ``dropped: ...``).
+
+Audio layout with ``--layout auto`` (the rule):
+
+1. a ground-truth ``<stem>.json`` whose ``audio_convention`` names a layout
+   (the synthetic world says what it wrote) → that layout;
+2. 4 channels → ``ambix`` (YouTube's 4-ch Opus/Vorbis streams and files with
+   spatial-audio metadata are ambiX; FuMa/N3D cannot be told from the header:
+   ``avsa check`` diagnoses them, then pass ``--layout fuma|n3d``);
+3. 6 channels in an AAC stream → ``youtube-aac`` (raw [X, Y, W, 0, Z, 0]);
+   6 channels otherwise → ``ambix+headlocked`` (W, Y, Z, X, L, R);
+4. anything else is an error naming the channel count.
+
+Robustness: every output is written under a temporary name and renamed; the
+manifest is merged from per-source part files (``parts/<source>.csv``) written
+atomically once a source is complete, so a killed run never leaves a corrupt
+manifest and a rerun skips finished sources (and finished clips of an
+unfinished one). Bad inputs are listed in ``failures.csv`` and a summary, and
+skipped. The exit status is 0 when the cache holds at least one usable clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile
+from tqdm import tqdm
+
+from avsa.errors import AvsaError, InputError, MediaError
+from avsa.media.cache import (
+    CLIPS_DIR,
+    FAILURES_NAME,
+    MANIFEST_COLUMNS,
+    MANIFEST_NAME,
+    PARTS_DIR,
+    STATUS_OK,
+    ClipRecord,
+    read_csv,
+    write_csv_atomic,
+)
+from avsa.media.sources import Source, find_sources, in_shard, parse_shard
+
+LAYOUTS = ("ambix", "fuma", "n3d", "youtube-aac", "ambix+headlocked")
+FAILURE_COLUMNS = ("file", "problem")
+ASPECT_TOLERANCE = 0.02
+SILENT_DB = -200.0
+
+# What a broken media file can raise from the decoder besides our MediaError.
+DECODE_ERRORS = (AvsaError, OSError, ValueError, EOFError, av.error.FFmpegError)
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Options of one prepare run (documented defaults = the paper's)."""
+
+    width: int = 512            # equirect width W; height W/2
+    fps: float = 16.0           # video frame rate of the cache
+    sample_rate: int = 24000    # audio rate of the cache, Hz
+    clip_s: float = 10.0        # clip length, seconds
+    min_clip_s: float = 1.0     # a source shorter than clip_s gives one clip if at least this long
+    layout: str = "auto"        # audio layout of the sources (see module docstring)
+    min_loudness_db: float = -50.0  # clips with quieter W are dropped
+    equirect: bool = False      # treat frames without metadata as full-sphere equirect
+    gop: int = 8                # keyframe interval of the cache video, frames
+
+
+@dataclass
+class SourceResult:
+    """What preparing one source produced."""
+
+    name: str
+    records: list[ClipRecord] = field(default_factory=list)
+    problem: str | None = None
+    skipped: bool = False
+
+
+def decide_layout(channels: int, codec: str | None, convention: str | None, requested: str) -> str:
+    """The audio layout of a source (rule in the module docstring).
+
+    Parameters
+    ----------
+    channels : int
+        Number of audio channels in the file.
+    codec : str or None
+        Audio codec name (``"aac"``, ``"opus"``, ...).
+    convention : str or None
+        ``audio_convention`` of the source's ground truth, if any.
+    requested : str
+        ``"auto"`` or one of ``LAYOUTS``.
+
+    Raises
+    ------
+    InputError
+        If the channel count cannot be FOA.
+    """
+    if channels not in (4, 6):
+        raise InputError(
+            f"{channels} audio channel(s); FOA needs 4 (ambiX/FuMa/N3D) or 6 "
+            "(YouTube AAC, ambiX + head-locked stereo)"
+        )
+    if requested != "auto":
+        return requested
+    if convention in LAYOUTS:
+        return convention
+    if channels == 4:
+        return "ambix"
+    return "youtube-aac" if (codec or "").lower().startswith("aac") else "ambix+headlocked"
+
+
+def check_frame(info, *, equirect: bool) -> str:
+    """The projection to read a source's frames with; raise if not 360°.
+
+    Returns ``"equirectangular"`` or ``"cubemap"`` (from metadata, or forced
+    by ``equirect``) or ``"auto"`` for a 2:1 frame without metadata.
+    """
+    if info.projection in ("equirectangular", "cubemap"):
+        return info.projection
+    if equirect:
+        return "equirectangular"
+    aspect = info.width / info.height
+    if abs(aspect - 2.0) <= 2.0 * ASPECT_TOLERANCE:
+        return "equirectangular"
+    divisor = math.gcd(info.width, info.height)
+    ratio = f"{info.width // divisor}:{info.height // divisor}"
+    raise InputError(
+        f"not a 360° frame ({ratio}, no spherical metadata); pass --equirect if it is "
+        f"({info.width}x{info.height})"
+    )
+
+
+def loudness_db(foa: np.ndarray) -> float:
+    """RMS level of W in dB re full scale: 10·log10(mean(W²)); −200 when silent.
+
+    Parameters
+    ----------
+    foa : ndarray (4, N)
+        ambiX audio.
+    """
+    power = float(np.mean(np.square(foa[0], dtype=np.float64))) if foa.shape[-1] else 0.0
+    return 10.0 * math.log10(power) if power > 1e-20 else SILENT_DB
+
+
+def clip_starts(duration_s: float, options: PrepareOptions) -> list[tuple[float, float]]:
+    """(start, duration) of each clip of a source of ``duration_s`` seconds.
+
+    Whole clips of ``clip_s``; the last partial clip is dropped. A source
+    shorter than one clip but at least ``min_clip_s`` long gives one clip of
+    its length, cut down to whole frames.
+    """
+    count = int(math.floor(duration_s / options.clip_s + 1e-9))
+    if count:
+        return [(k * options.clip_s, options.clip_s) for k in range(count)]
+    length = math.floor(duration_s * options.fps + 1e-6) / options.fps
+    return [(0.0, length)] if length >= options.min_clip_s else []
+
+
+def _fit(array: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """Trim or pad (repeating the last element / zeros for audio) to ``length``."""
+    have = array.shape[axis]
+    if have >= length:
+        return np.take(array, np.arange(length), axis=axis)
+    if have == 0:
+        raise InputError("the decoder returned nothing for this window")
+    pad = [(0, 0)] * array.ndim
+    pad[axis] = (0, length - have)
+    return np.pad(array, pad, mode="edge" if array.dtype == np.uint8 else "constant")
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def _part_path(cache: Path, name: str, *, failed: bool = False) -> Path:
+    return cache / PARTS_DIR / (f"{name}.failed.csv" if failed else f"{name}.csv")
+
+
+def source_is_done(cache: Path, source: Source) -> bool:
+    """True if the source's manifest part and all its clips' files exist."""
+    part = _part_path(cache, source.name)
+    if not part.is_file():
+        return False
+    for row in read_csv(part):
+        for key in ("video", "audio", "groundtruth"):
+            if row.get(key) and not (cache / row[key]).is_file():
+                return False
+    return True
+
+
+def prepare_source(source: Source, src_root: Path, cache: Path, options: PrepareOptions) -> SourceResult:
+    """Prepare one source into ``cache``; never raises for a bad input file."""
+    result = SourceResult(name=source.name)
+    try:
+        result.records = _clips_of(source, src_root, cache, options)
+        ok = [record for record in result.records if record.status == STATUS_OK]
+        if not result.records:
+            result.problem = "too short for one clip"
+        elif not ok:
+            loudest = max(record.loudness_db for record in result.records)
+            result.problem = (
+                f"silent: all {len(result.records)} clip(s) below {options.min_loudness_db:g} dBFS "
+                f"(loudest {loudest:.1f} dBFS)"
+            )
+    except DECODE_ERRORS as exc:
+        problem = (exc.problem if isinstance(exc, MediaError) else str(exc)) or type(exc).__name__
+        for path in (source.video, source.audio):  # the failures table names the file already
+            problem = problem.replace(f": '{path}'", "").replace(str(path), path.name)
+        result.problem = problem
+        result.records = []
+    _write_parts(cache, source, src_root, result)
+    return result
+
+
+def _write_parts(cache: Path, source: Source, src_root: Path, result: SourceResult) -> None:
+    failed = _part_path(cache, source.name, failed=True)
+    if result.problem is not None:
+        write_csv_atomic(failed, FAILURE_COLUMNS, [{"file": _relative(source.video, src_root), "problem": result.problem}])
+    elif failed.exists():
+        failed.unlink()
+    if result.records or result.problem is None:  # hard failures are retried on every run
+        write_csv_atomic(_part_path(cache, source.name), MANIFEST_COLUMNS, [r.to_row() for r in result.records])
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptions) -> list[ClipRecord]:
+    from avsa.media import io
+
+    for path in {source.video, source.audio}:
+        if path.stat().st_size == 0:
+            raise MediaError(path, "empty file (0 bytes)")
+    video_info = io.probe(source.video)
+    audio_info = video_info if source.audio == source.video else io.probe(source.audio)
+    if not video_info.has_video:
+        raise MediaError(source.video, "no video stream")
+    if not audio_info.has_audio:
+        raise MediaError(source.audio, "no audio stream")
+    projection = check_frame(video_info, equirect=options.equirect)
+    groundtruth = None
+    if source.groundtruth is not None:
+        from avsa.media import groundtruth as groundtruth_module
+
+        groundtruth = groundtruth_module.load(source.groundtruth)
+    layout = decide_layout(
+        audio_info.audio_channels,
+        audio_info.audio_codec,
+        getattr(groundtruth, "audio_convention", None),
+        options.layout,
+    )
+    durations = [d for d in (video_info.duration_s, audio_info.duration_s) if d]
+    if not durations:
+        raise MediaError(source.video, "unknown duration")
+    records = []
+    for index, (start_s, duration_s) in enumerate(clip_starts(min(durations), options)):
+        clip_id = f"{source.name}_c{index:03d}"
+        records.append(
+            _prepare_clip(
+                source, src_root, cache, options,
+                clip_id=clip_id, start_s=start_s, duration_s=duration_s,
+                layout=layout, projection=projection, groundtruth=groundtruth,
+            )
+        )
+    return records
+
+
+def _prepare_clip(
+    source: Source, src_root: Path, cache: Path, options: PrepareOptions, *,
+    clip_id: str, start_s: float, duration_s: float, layout: str, projection: str, groundtruth,
+) -> ClipRecord:
+    from avsa.media import io
+    from avsa.media.check import measure
+
+    n_samples = int(round(duration_s * options.sample_rate))
+    foa = io.read_audio(
+        source.audio, start_s=start_s, duration_s=duration_s,
+        sample_rate=options.sample_rate, layout=layout,
+    )
+    foa = _fit(np.asarray(foa, dtype=np.float32), n_samples, axis=-1)
+    level = loudness_db(foa)
+    base = dict(
+        clip_id=clip_id, source=_relative(source.video, src_root), split=source.split,
+        start_s=float(start_s + source.start_s), duration_s=float(duration_s),
+    )
+    if level < options.min_loudness_db:
+        return ClipRecord(
+            **base, video="", audio="", groundtruth="", loudness_db=level, validity=float("nan"),
+            convention="", status=f"dropped: loudness {level:.1f} dBFS < {options.min_loudness_db:g}",
+        )
+    rho, convention = measure(foa, options.sample_rate)
+    clips = cache / CLIPS_DIR
+    clips.mkdir(parents=True, exist_ok=True)
+    video_path, audio_path = clips / f"{clip_id}.mp4", clips / f"{clip_id}.flac"
+    if not audio_path.is_file():
+        temporary = _temporary(audio_path)
+        soundfile.write(temporary, np.clip(foa, -1.0, 1.0).T, options.sample_rate, subtype="PCM_24", format="FLAC")
+        os.replace(temporary, audio_path)
+    if not video_path.is_file():
+        height = options.width // 2
+        n_frames = int(round(duration_s * options.fps))
+        frames = io.read_frames(
+            source.video, start_s=start_s, duration_s=duration_s, fps=options.fps,
+            size=(options.width, height), projection=projection,
+        )
+        frames = _fit(np.asarray(frames), n_frames, axis=0)
+        temporary = _temporary(video_path)
+        io.write_av(temporary, frames, options.fps, gop=options.gop, spherical=True)
+        os.replace(temporary, video_path)
+    groundtruth_relative = ""
+    if groundtruth is not None:
+        groundtruth_path = clips / f"{clip_id}.json"
+        if not groundtruth_path.is_file():
+            temporary = _temporary(groundtruth_path)
+            groundtruth.slice(start_s, duration_s).save(temporary)
+            os.replace(temporary, groundtruth_path)
+        groundtruth_relative = f"{CLIPS_DIR}/{clip_id}.json"
+    return ClipRecord(
+        **base, video=f"{CLIPS_DIR}/{clip_id}.mp4", audio=f"{CLIPS_DIR}/{clip_id}.flac",
+        groundtruth=groundtruth_relative, loudness_db=level, validity=rho,
+        convention=convention, status=STATUS_OK,
+    )
+
+
+def merge_parts(cache: Path) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Merge every part file into ``manifest.csv`` and ``failures.csv`` (atomically).
+
+    Returns the manifest rows and the failure rows, sorted.
+    """
+    rows: list[dict[str, str]] = []
+    failures: list[dict[str, str]] = []
+    parts = cache / PARTS_DIR
+    for part in sorted(parts.glob("*.csv")) if parts.is_dir() else []:
+        (failures if part.name.endswith(".failed.csv") else rows).extend(read_csv(part))
+    rows.sort(key=lambda row: row["clip_id"])
+    failures.sort(key=lambda row: row["file"])
+    write_csv_atomic(cache / MANIFEST_NAME, MANIFEST_COLUMNS, rows)
+    write_csv_atomic(cache / FAILURES_NAME, FAILURE_COLUMNS, failures)
+    return rows, failures
+
+
+def prepare(
+    src: str | os.PathLike, out: str | os.PathLike, *, options: PrepareOptions = PrepareOptions(),
+    jobs: int = 1, shard: tuple[int, int] = (0, 1), split_files: list[Path] | None = None,
+    progress: bool = True,
+) -> tuple[list[SourceResult], list[dict[str, str]], list[dict[str, str]]]:
+    """Prepare every source of ``src`` (in ``shard``) into the cache ``out``.
+
+    Returns
+    -------
+    results : list of SourceResult
+        One per source of the shard (``skipped`` when already prepared).
+    manifest, failures : list of dict
+        The merged ``manifest.csv`` and ``failures.csv`` rows.
+    """
+    if options.layout != "auto" and options.layout not in LAYOUTS:
+        raise InputError(f"--layout {options.layout!r}: expected auto or one of {', '.join(LAYOUTS)}")
+    if options.width < 2 or options.width % 2:
+        raise InputError(f"--width {options.width}: must be an even number of pixels")
+    src_root, cache = Path(src), Path(out)
+    sources = [s for s in find_sources(src_root, split_files=split_files) if in_shard(s.name, shard)]
+    root = src_root if src_root.is_dir() else src_root.parent
+    cache.mkdir(parents=True, exist_ok=True)
+    results = [SourceResult(name=s.name, skipped=True) for s in sources if source_is_done(cache, s)]
+    todo = [s for s in sources if not source_is_done(cache, s)]
+    bar = tqdm(total=len(sources), initial=len(results), desc="prepare", unit="source", disable=not progress)
+    if jobs <= 1 or len(todo) <= 1:
+        for source in todo:
+            results.append(prepare_source(source, root, cache, options))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(prepare_source, source, root, cache, options) for source in todo]
+            for future in as_completed(futures):
+                results.append(future.result())
+                bar.update()
+    bar.close()
+    manifest, failures = merge_parts(cache)
+    return sorted(results, key=lambda r: r.name), manifest, failures
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = PrepareOptions()
+    parser.add_argument("src", type=Path, help="folder of 360° videos (or one file)")
+    parser.add_argument("--out", type=Path, required=True, help="cache folder to write")
+    parser.add_argument("--width", type=int, default=defaults.width, help="equirect width W (height W/2)")
+    parser.add_argument("--fps", type=float, default=defaults.fps)
+    parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate)
+    parser.add_argument("--clip-seconds", type=float, default=defaults.clip_s)
+    parser.add_argument("--min-clip-seconds", type=float, default=defaults.min_clip_s,
+                        help="shortest single clip kept from a source shorter than --clip-seconds")
+    parser.add_argument("--layout", default="auto", choices=("auto",) + LAYOUTS)
+    parser.add_argument("--min-loudness-db", type=float, default=defaults.min_loudness_db,
+                        help="drop clips whose W RMS is below this (dBFS)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
+    parser.add_argument("--shard", default="0/1", help="i/N: prepare only this part of the sources")
+    parser.add_argument("--split-file", type=Path, action="append", default=None,
+                        help="split list (file stem = split name, one source/id per line); repeatable")
+    parser.add_argument("--equirect", action="store_true",
+                        help="treat frames without spherical metadata (e.g. 16:9) as full-sphere equirect")
+
+
+def run(args: argparse.Namespace) -> int:
+    options = PrepareOptions(
+        width=args.width, fps=args.fps, sample_rate=args.sample_rate, clip_s=args.clip_seconds,
+        min_clip_s=args.min_clip_seconds, layout=args.layout,
+        min_loudness_db=args.min_loudness_db, equirect=args.equirect,
+    )
+    results, manifest, failures = prepare(
+        args.src, args.out, options=options, jobs=args.jobs,
+        shard=parse_shard(args.shard), split_files=args.split_file,
+    )
+    print_summary(results, manifest, failures, Path(args.out))
+    return 0 if any(row["status"] == STATUS_OK for row in manifest) else 1
+
+
+def print_summary(results: list[SourceResult], manifest: list[dict[str, str]],
+                  failures: list[dict[str, str]], cache: Path) -> None:
+    """Print the run's counts and the table of bad inputs."""
+    done = sum(1 for r in results if not r.skipped and r.problem is None)
+    skipped = sum(1 for r in results if r.skipped)
+    failed = sum(1 for r in results if r.problem is not None)
+    ok = sum(1 for row in manifest if row["status"] == STATUS_OK)
+    print(f"sources: {done} prepared, {skipped} already done, {failed} failed")
+    print(f"cache {cache}: {ok} clip(s) ok, {len(manifest) - ok} dropped")
+    if failures:
+        width = max(len(row["file"]) for row in failures)
+        print(f"\n{'file':<{width}}  problem")
+        for row in failures:
+            print(f"{row['file']:<{width}}  {row['problem']}")
+        print(f"\n({len(failures)} bad input(s), listed in {cache / FAILURES_NAME})", file=sys.stderr)
