@@ -194,3 +194,86 @@ def test_precomputed_bad_rows_name_the_problem(tmp_path):
         PrecomputedDetections(tmp_path / "miss.csv")
     with pytest.raises(MediaError, match="format"):
         PrecomputedDetections(tmp_path / "x.txt")
+
+
+# -- avsa detect on a tiny hand-made cache -------------------------------------------------
+
+def make_cache(root, n_good=2):
+    """A cache with ``n_good`` 1-s clips (a red disc = the sounding object) and one broken clip."""
+    from avsa.media.cache import MANIFEST_COLUMNS, ClipRecord, write_csv_atomic
+    from avsa.media.io import write_av
+
+    (root / "clips").mkdir(parents=True)
+    rows = []
+    tex = np.random.default_rng(0).integers(60, 120, (128, 256, 1)).astype(np.uint8).repeat(3, axis=2)
+    for k in range(n_good + 1):
+        cid = f"v{k}_c000"
+        gt_rel = ""
+        if k < n_good:
+            times = np.arange(16) / 16.0
+            az = np.linspace(-0.5, 0.5, 16) + 2.0 * k - 1.0
+            el = np.full(16, 0.2)
+            frames = []
+            for a, e in zip(az, el):
+                f = marker_frame([(a, e, 12 * RAD)], width=256)
+                frames.append(np.where((f == (255, 0, 0)).all(-1, keepdims=True), f, tex))
+            write_av(root / "clips" / f"{cid}.mp4", np.stack(frames), 16.0, gop=4)
+            objs = [ObjectTrack(0, "cat", True, 24 * RAD, az, el),
+                    ObjectTrack(1, "cup", False, 0.2, np.full(16, 3.0), np.zeros(16))]
+            GroundTruth(seed=k, scene="test", fps=16.0, duration_s=1.0, width=256, height=128,
+                        sample_rate=24000, frame_times_s=times, objects=objs).save(root / "clips" / f"{cid}.json")
+            gt_rel = f"clips/{cid}.json"
+        else:
+            (root / "clips" / f"{cid}.mp4").write_bytes(b"not a video at all" * 10)
+        rows.append(ClipRecord(clip_id=cid, source=f"v{k}.mp4", split="train", start_s=0.0, duration_s=1.0,
+                               video=f"clips/{cid}.mp4", audio=f"clips/{cid}.flac", groundtruth=gt_rel,
+                               loudness_db=-20.0, validity=1.0, convention="ambix", status="ok").to_row())
+    write_csv_atomic(root / "manifest.csv", MANIFEST_COLUMNS, rows)
+    return root
+
+
+def test_detect_cli_oracle_blob_recall_resume_and_shards(tmp_path, capsys):
+    from avsa.cli import main
+
+    cache = make_cache(tmp_path / "cache")
+    det_dir = cache / "detections"
+    assert main(["detect", str(cache), "--detector", "oracle", "--every-n-frames", "4"]) == 0
+    out = capsys.readouterr()
+    assert "2 clips done" in out.out and "1 failed" in out.out and "v2_c000" in out.err
+    f = load_detections(det_dir / "oracle" / "v0_c000.json")
+    assert f.mode == "groundtruth" and f.frame_times_s == (0.0, 0.25, 0.5, 0.75)
+    assert len(f.detections) == 8  # two objects × four frames
+
+    assert main(["detect", str(cache), "--detector", "blob", "--every-n-frames", "8", "--report-recall"]) == 0
+    out = capsys.readouterr().out
+    assert "2 clips done" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line.strip()}
+    assert float(rows["oracle"][3]) == 1.0
+    assert float(rows["blob-equirect"][3]) >= 0.5  # the red discs stand out of the texture
+
+    written = {p.name: p.stat().st_mtime_ns for p in (det_dir / "blob-equirect").iterdir()}
+    assert sorted(written) == ["v0_c000.json", "v1_c000.json"]
+    (det_dir / "blob-equirect" / "v1_c000.json").unlink()
+    assert main(["detect", str(cache), "--detector", "blob", "--every-n-frames", "8"]) == 0
+    assert "1 clips done, 1 already done" in capsys.readouterr().out
+    assert (det_dir / "blob-equirect" / "v0_c000.json").stat().st_mtime_ns == written["v0_c000.json"]
+    assert (det_dir / "blob-equirect" / "v1_c000.json").exists()
+
+    for i in range(2):
+        main(["detect", str(cache), "--detector", "oracle", "--name", "sharded", "--shard", f"{i}/2"])
+    capsys.readouterr()
+    assert sorted(p.name for p in (det_dir / "sharded").iterdir()) == ["v0_c000.json", "v1_c000.json"]
+
+
+def test_detect_cli_errors_are_clear(tmp_path, capsys):
+    from avsa.cli import main
+
+    cache = make_cache(tmp_path / "cache", n_good=1)
+    assert main(["detect", str(cache), "--detector", "yolo"]) == 1
+    assert "--weights" in capsys.readouterr().err
+    assert main(["detect", str(cache), "--detector", "yolo", "--weights", str(tmp_path / "no.pt")]) == 1
+    assert "not found" in capsys.readouterr().err
+    assert main(["detect", str(cache), "--detector", "precomputed"]) == 1
+    assert "--file" in capsys.readouterr().err
+    assert main(["detect", str(tmp_path / "nowhere"), "--detector", "oracle"]) == 1
+    assert main(["detect", str(cache), "--detector", "oracle", "--shard", "2/2"]) == 1

@@ -14,7 +14,9 @@
   width), so the object fills about two thirds of the crop.
 - ``audio`` (beyond the paper; needs no detector): a direction histogram of the
   FOA intensity vector over the window — every time-frequency bin votes for
-  its IV direction with weight ``|iv| × energy of W in its frame`` — smoothed
+  its IV direction with weight ``|iv|⁴ × energy of W in its frame`` (the
+  power favours bins one source dominates: a mixture's IV is shorter and
+  points between the sources) — smoothed
   along azimuth; local maxima above ``peak_threshold`` × the highest are
   sound directions. AVC samples one of them (probability ∝ height); AVSA takes
   the highest in each quadrant, a random crop in a quadrant without one. The
@@ -241,7 +243,7 @@ def audio_peaks(foa: np.ndarray, sample_rate: int, *, n_bins: int = 72, smooth_b
                        for seg in np.array_split(x[0].astype(np.float64), n_frames)])
     vec = iv.reshape(3, -1).T                                   # (T·F, 3)
     length = np.linalg.norm(vec, axis=1)
-    weight = length * np.repeat(energy, iv.shape[-1])
+    weight = length ** 4 * np.repeat(energy, iv.shape[-1])
     empty = np.zeros(0)
     if not np.any(weight > 0):
         return empty, empty, empty

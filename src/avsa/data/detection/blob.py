@@ -1,6 +1,7 @@
 """A class-agnostic saliency blob detector that needs no weights.
 
-Spectral-residual saliency (Hou & Zhang, CVPR 2007) on a downsampled grey
+Spectral-residual saliency (Hou & Zhang, CVPR 2007), summed over an
+intensity and two colour-opponent channels (R − G, B − Y) of the downsampled
 image, thresholded at ``mean + k·std``; each connected region becomes a box
 labelled ``"object"``. It finds things that stand out of their surroundings —
 in the synthetic world, the photographs pasted over a textured background —
@@ -57,9 +58,14 @@ class SaliencyBlobDetector:
             raise InputError(f"expected an image of shape (H, W, 3), got {image.shape}")
         h, w = image.shape[:2]
         scale = min(1.0, self.work_height / h)
-        grey = image.astype(np.float32).mean(axis=2) / 255.0
-        small = ndimage.zoom(grey, scale, order=1) if scale < 1.0 else grey
-        sal = spectral_residual_saliency(small)
+        rgb = image.astype(np.float32) / 255.0
+        r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+        sal = None
+        for channel in ((r + g + b) / 3, r - g, b - (r + g) / 2):
+            small = ndimage.zoom(channel, scale, order=1) if scale < 1.0 else channel
+            s = spectral_residual_saliency(small)
+            sal = s if sal is None else sal + s
+        sal = sal / sal.max() if sal.max() > 0 else sal
         mask = sal > sal.mean() + self.k * sal.std()
         labels, n = ndimage.label(mask)
         if n == 0:
