@@ -142,3 +142,66 @@ def test_bad_inputs():
         amb.beamform(torch.zeros(4, 10), 0.0, 0.0, pattern="figure8")
     with pytest.raises(InputError, match=r"\(\.\.\., 3, 3\)"):
         amb.rotate(torch.zeros(4, 10), torch.eye(4))
+
+
+# --------------------------------------------------------------------------- validity (paper Eq. 13)
+
+SR = 24000
+
+
+def noise_field(rng, n_sources=40, n=SR):
+    """Independent noise sources from many directions (ambiX/SN3D), shape (4, N)."""
+    az = torch.as_tensor(rng.uniform(-math.pi, math.pi, n_sources))
+    el = torch.as_tensor(np.arcsin(rng.uniform(-1, 1, n_sources)))
+    return amb.encode(torch.as_tensor(rng.standard_normal((n_sources, n))), az, el).sum(0)
+
+
+def test_validity_ratio_by_convention(rng):
+    field = noise_field(rng)
+    rho = {
+        "ambix": amb.validity_ratio(field, SR),
+        "fuma": amb.validity_ratio(amb.from_ambix(field, "fuma")[[0, 2, 3, 1]] * 1.0, SR),  # FuMa W/√2 read as ambiX
+        "n3d": amb.validity_ratio(amb.from_ambix(field, "n3d"), SR),
+    }
+    assert float(rho["ambix"]) == pytest.approx(1.0, abs=0.15)
+    assert float(rho["fuma"]) == pytest.approx(2.0, abs=0.3)
+    assert float(rho["n3d"]) == pytest.approx(3.0, abs=0.45)
+    mono = torch.zeros(4, SR, dtype=torch.float64)
+    mono[0] = torch.as_tensor(rng.standard_normal(SR))
+    mono[1:] = 1e-3 * torch.as_tensor(rng.standard_normal((3, SR)))  # near-empty dipoles
+    assert float(amb.validity_ratio(mono, SR)) < 0.01
+    one_wave = amb.encode(torch.as_tensor(rng.standard_normal(SR)), 1.0, 0.7)
+    assert float(amb.validity_ratio(one_wave, SR)) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_validity_lowpass_ignores_high_band(rng):
+    field = noise_field(rng, n=SR // 2)
+    hiss = torch.zeros_like(field)
+    t = torch.arange(SR // 2, dtype=torch.float64) / SR
+    hiss[1] = 20.0 * torch.sin(2 * math.pi * 8000 * t)  # strong Y only above the cut-off
+    assert float(amb.validity_ratio(field + hiss, SR)) == pytest.approx(float(amb.validity_ratio(field, SR)), rel=1e-6)
+    assert float(amb.validity_ratio(field + hiss, SR, cutoff_hz=12000.0)) > 4
+
+
+def test_validity_batched_and_silent(rng):
+    batch = torch.stack([noise_field(rng, n=4800), torch.zeros(4, 4800, dtype=torch.float64)])
+    rho = amb.validity_ratio(batch, SR)
+    assert rho.shape == (2,) and torch.isnan(rho[1]) and not torch.isnan(rho[0])
+
+
+def test_diagnose(rng):
+    field = noise_field(rng)
+    assert amb.diagnose(field, SR).convention == "ambix"
+    fuma_as_ambix = amb.from_ambix(field, "fuma")[[0, 2, 3, 1]]
+    result = amb.diagnose(fuma_as_ambix, SR)
+    assert result.convention == "fuma" and "fuma" in result.reason.lower()
+    assert amb.diagnose(amb.from_ambix(field, "n3d"), SR).convention == "n3d"
+    mono = torch.zeros_like(field)
+    mono[0] = field[0]
+    assert amb.diagnose(mono, SR).convention == "not ambisonic"
+    fuma_w_n3d = amb.from_ambix(field, "n3d") * torch.tensor([1 / math.sqrt(2), 1, 1, 1], dtype=field.dtype)[:, None]
+    assert amb.diagnose(fuma_w_n3d, SR).convention == "not ambisonic"  # ρ ≈ 6
+    silent = amb.diagnose(np.zeros((4, 1000)), SR)
+    assert silent.convention == "silent" and math.isnan(silent.ratio) and "silent" in silent.reason
+    with pytest.raises(InputError, match=r"\(4, N\)"):
+        amb.diagnose(torch.zeros(2, 4, 100), SR)

@@ -3,4 +3,19 @@
 Pure functions; imports nothing else of the project but :mod:`avsa.errors`.
 Conventions: ``shared/docs/conventions.md`` (x forward, y left, z up; azimuth
 positive to the left; ambiX W, Y, Z, X with SN3D).
+
+Modules
+-------
+sphere
+    Direction vectors, equirectangular pixel coordinates, rotation matrices
+    (``yaw``/``pitch``/``roll``, ``front_rotation``).
+ambisonics
+    ``encode``, ``to_ambix``/``from_ambix``, ``rotate``, ``rotate_to_front``,
+    ``mirror``, ``beamform``, ``to_stereo``, ``validity_ratio``, ``diagnose``.
+projection
+    ``gnomonic_rays``, ``gnomonic_crop`` (one batched sampling call),
+    ``crop_coordinates``.
+features
+    ``log_mel``, ``foa_intensity``, ``stereo_icf``, ``feature_stack``,
+    ``mel_filterbank``, ``stft``.
 """

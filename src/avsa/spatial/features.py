@@ -1,0 +1,409 @@
+"""Audio features for the encoders: log-mel, FOA intensity vectors, stereo ICF.
+
+Defaults are the paper's (system.md §4): 1 s at 24 kHz, STFT n_fft 512 with a
+periodic Hann window, hop 240, 128 Slaney mel bands (the same filters as
+``librosa.filters.mel(htk=False, norm="slaney")``) → T = 100 frames, F = 128.
+
+Framing: centred frames (frame t is centred on sample t·hop, the signal is
+zero-padded by n_fft/2 at both ends — librosa's ``center=True,
+pad_mode="constant"``), keeping the first **T = N // hop_length** frames
+(librosa's 1 + N // hop minus the last one). 24 000 samples → 100 frames.
+
+Conventions §6: features are computed from the power spectrogram |STFT|²
+(no window normalisation); log-mel is ``log(mel + floor)`` (natural log,
+floor 1e-10 by default, so empty low mel bands — narrower than one FFT bin at
+n_fft 512 — give log(floor), never −inf). Layout ``(..., C, T, F)``.
+
+All functions take torch tensors or NumPy arrays and return torch tensors in
+the input's dtype and device, batched over leading dimensions.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from avsa.errors import InputError
+from avsa.spatial.sphere import _as_float
+
+__all__ = [
+    "LOG_FLOOR",
+    "mel_filterbank",
+    "stft",
+    "log_mel",
+    "foa_intensity",
+    "stereo_icf",
+    "feature_stack",
+    "feature_channels",
+]
+
+#: Default floor added before the logarithm (power units of |STFT|²).
+LOG_FLOOR = 1e-10
+
+FeatureName = Literal["mel", "iv", "icf"]
+
+
+# --------------------------------------------------------------------------- mel filters
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear (3 per 200 Hz) below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    log_step = math.log(6.4) / 27.0
+    linear = hz * 3.0 / 200.0
+    return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-12) / 1000.0) / log_step, linear)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    log_step = math.log(6.4) / 27.0
+    return np.where(mel >= 15.0, 1000.0 * np.exp(log_step * (mel - 15.0)), mel * 200.0 / 3.0)
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_numpy(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    bins_hz = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    edges_hz = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))  # (n_mels + 2,)
+    lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
+    rising = (bins_hz[None, :] - lower) / (centre - lower)
+    falling = (upper - bins_hz[None, :]) / (upper - centre)
+    triangles = np.maximum(0.0, np.minimum(rising, falling))
+    return triangles * (2.0 / (upper - lower))  # Slaney: constant area per band
+
+
+@functools.lru_cache(maxsize=32)
+def _mel_tensor(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return torch.as_tensor(_mel_numpy(sample_rate, n_fft, n_mels, fmin, fmax), dtype=dtype, device=device)
+
+
+def mel_filterbank(
+    sample_rate: float,
+    *,
+    n_fft: int = 512,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Slaney-normalised triangular mel filters (cached per parameters, device and dtype).
+
+    Same values as ``librosa.filters.mel(sr=sample_rate, n_fft=n_fft,
+    n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False, norm="slaney")``. With the
+    defaults at 24 kHz a few of the lowest filters are empty (narrower than
+    one 46.9 Hz bin): their rows are all zero.
+
+    Parameters
+    ----------
+    sample_rate : float
+        Hz.
+    n_fft : int, default 512
+        FFT size; there are n_fft // 2 + 1 frequency bins.
+    n_mels : int, default 128
+        Number of bands F.
+    fmin, fmax : float
+        Band edges in Hz; ``fmax`` defaults to sample_rate / 2.
+    device, dtype
+        Of the returned tensor.
+
+    Returns
+    -------
+    torch.Tensor, shape (n_mels, n_fft // 2 + 1)
+        Treat as read-only: the same tensor is returned on every call.
+    """
+    fmax = sample_rate / 2.0 if fmax is None else fmax
+    if not (0.0 <= fmin < fmax <= sample_rate / 2.0 + 1e-9):
+        raise InputError(f"need 0 <= fmin < fmax <= sample_rate / 2, got fmin = {fmin}, fmax = {fmax}, sample_rate = {sample_rate}")
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    return _mel_tensor(float(sample_rate), int(n_fft), int(n_mels), float(fmin), float(fmax), dev, dtype)
+
+
+# --------------------------------------------------------------------------- STFT
+
+
+def _check_options(sample_rate: Any, n_fft: int, hop_length: int, n_mels: int) -> None:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)) or sample_rate <= 0:
+        raise InputError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
+    for name, value, low in (("n_fft", n_fft, 2), ("hop_length", hop_length, 1), ("n_mels", n_mels, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _audio(x: Any, name: str, channels: int | None, hop_length: int) -> torch.Tensor:
+    t = _as_float(x, name)
+    if t.ndim < 2:
+        raise InputError(f"{name} must have shape (..., C, N), got {tuple(t.shape)}")
+    if channels is not None and t.shape[-2] != channels:
+        raise InputError(f"{name} must have {channels} channels before the sample axis, got shape {tuple(t.shape)}")
+    if t.shape[-1] < hop_length:
+        raise InputError(f"{name} has {t.shape[-1]} samples, fewer than one hop of {hop_length}")
+    return t
+
+
+@functools.lru_cache(maxsize=16)
+def _window(n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return torch.hann_window(n_fft, periodic=True, dtype=dtype, device=device)
+
+
+def stft(x: Any, *, n_fft: int = 512, hop_length: int = 240) -> torch.Tensor:
+    """Complex STFT of every channel with this module's framing.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., N)
+        Signals (float), N >= hop_length samples.
+    n_fft : int, default 512
+        FFT and (periodic Hann) window size in samples.
+    hop_length : int, default 240
+        Samples between frames.
+
+    Returns
+    -------
+    torch.Tensor, complex, shape (..., T, n_fft // 2 + 1)
+        T = N // hop_length centred frames (see the module docstring).
+    """
+    t = _as_float(x, "x")
+    if t.ndim < 1 or t.shape[-1] < hop_length:
+        raise InputError(f"x must have at least hop_length = {hop_length} samples on its last axis, got shape {tuple(t.shape)}")
+    lead, n = t.shape[:-1], t.shape[-1]
+    flat = t.reshape(-1, n)
+    spec = torch.stft(
+        flat,
+        n_fft,
+        hop_length=hop_length,
+        window=_window(n_fft, t.device, t.dtype),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )  # (B, K, 1 + N // hop)
+    frames = n // hop_length
+    return spec[..., :frames].transpose(-1, -2).reshape(*lead, frames, n_fft // 2 + 1)
+
+
+def _to_mel(power: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+    """(..., T, K) → (..., T, F)."""
+    return power @ mel.T
+
+
+# --------------------------------------------------------------------------- features from spectra
+
+
+def _log_mel_of(spec: torch.Tensor, mel: torch.Tensor, floor: float) -> torch.Tensor:
+    return torch.log(_to_mel(spec.real.square() + spec.imag.square(), mel) + floor)
+
+
+def _intensity_of(spec: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+    """spec (..., 4, T, K) ambiX → (..., 3, T, F) IV in x, y, z order."""
+    w = spec[..., 0:1, :, :]
+    v = spec[..., [3, 1, 2], :, :]  # X, Y, Z
+    numerator = _to_mel(2.0 * (w.conj() * v).real, mel)  # (..., 3, T, F)
+    denominator = _to_mel((spec.real.square() + spec.imag.square()).sum(-3, keepdim=True), mel)  # (..., 1, T, F)
+    positive = denominator > 0
+    iv = numerator / torch.where(positive, denominator, torch.ones_like(denominator))
+    return torch.where(positive, iv, torch.zeros_like(iv)).clamp(-1.0, 1.0)
+
+
+def _icf_of(spec: torch.Tensor, mel: torch.Tensor, floor: float) -> torch.Tensor:
+    """spec (..., 2, T, K) L, R → (..., 3, T, F): ILD (dB), cos IPD, sin IPD."""
+    left, right = spec[..., 0, :, :], spec[..., 1, :, :]
+    p_left = _to_mel(left.real.square() + left.imag.square(), mel)
+    p_right = _to_mel(right.real.square() + right.imag.square(), mel)
+    ild = 10.0 * torch.log10(p_left + floor) - 10.0 * torch.log10(p_right + floor)
+    cross = left * right.conj()
+    c_re, c_im = _to_mel(cross.real, mel), _to_mel(cross.imag, mel)
+    magnitude = torch.hypot(c_re, c_im)
+    nonzero = magnitude > 0
+    safe = torch.where(nonzero, magnitude, torch.ones_like(magnitude))
+    cos_ipd = torch.where(nonzero, c_re / safe, torch.ones_like(c_re))
+    sin_ipd = torch.where(nonzero, c_im / safe, torch.zeros_like(c_im))
+    return torch.stack([ild, cos_ipd, sin_ipd], dim=-3)
+
+
+def _prepare(x: Any, name: str, channels: int | None, sample_rate: float, n_fft: int, hop_length: int, n_mels: int, fmin: float, fmax: float | None):
+    _check_options(sample_rate, n_fft, hop_length, n_mels)
+    t = _audio(x, name, channels, hop_length)
+    mel = mel_filterbank(sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, device=t.device, dtype=t.dtype)
+    return stft(t, n_fft=n_fft, hop_length=hop_length), mel
+
+
+# --------------------------------------------------------------------------- public features
+
+
+def log_mel(
+    x: Any,
+    sample_rate: float,
+    *,
+    n_fft: int = 512,
+    hop_length: int = 240,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    floor: float = LOG_FLOOR,
+) -> torch.Tensor:
+    """Log-mel spectrogram of every channel.
+
+    ``log(M·|STFT|² + floor)`` per channel, M = :func:`mel_filterbank`.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., C, N)
+        Audio, N samples at ``sample_rate``.
+    sample_rate : float
+        Hz (24 000 in the paper).
+    n_fft, hop_length : int
+        STFT size and hop in samples (512, 240).
+    n_mels : int
+        Number of mel bands F (128).
+    fmin, fmax : float
+        Mel range in Hz (0 to sample_rate / 2).
+    floor : float
+        Added to the mel power before the natural log.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., C, T, F)
+        T = N // hop_length (100 for 1 s at 24 kHz), F = n_mels.
+    """
+    spec, mel = _prepare(x, "x", None, sample_rate, n_fft, hop_length, n_mels, fmin, fmax)
+    return _log_mel_of(spec, mel, floor)
+
+
+def foa_intensity(
+    foa: Any,
+    sample_rate: float,
+    *,
+    n_fft: int = 512,
+    hop_length: int = 240,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+) -> torch.Tensor:
+    """Mel-aggregated normalised active intensity vector (paper Eq. 7, conventions §6).
+
+    i_b = (M · 2Re(W* [X, Y, Z]))_b / (M · (|W|² + |X|² + |Y|² + |Z|²))_b,
+    numerator and denominator aggregated separately. It points towards the
+    source, has length 1 for one SN3D plane wave and less for mixtures or
+    diffuse sound; each component is in [−1, 1]. Bands with no energy (silence,
+    empty mel filters) give 0, never NaN. Expects SN3D (convert first).
+
+    Parameters
+    ----------
+    foa : array_like, shape (..., 4, N)
+        ambiX W, Y, Z, X.
+    sample_rate : float
+        Hz.
+    n_fft, hop_length, n_mels, fmin, fmax
+        As in :func:`log_mel`.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., 3, T, F)
+        Channels x (front), y (left), z (up); dimensionless.
+    """
+    spec, mel = _prepare(foa, "foa", 4, sample_rate, n_fft, hop_length, n_mels, fmin, fmax)
+    return _intensity_of(spec, mel)
+
+
+def stereo_icf(
+    stereo: Any,
+    sample_rate: float,
+    *,
+    n_fft: int = 512,
+    hop_length: int = 240,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    floor: float = LOG_FLOOR,
+) -> torch.Tensor:
+    """Stereo inter-channel features per mel band (paper Eqs. 10–11, conventions §6).
+
+    ILD_b = 10 log10(M|L|² + floor) − 10 log10(M|R|² + floor) in dB;
+    C_b = Σ_k M_bk L_k R_k*, cos IPD = Re C_b / |C_b|, sin IPD = Im C_b / |C_b|
+    (cos = 1, sin = 0 where C_b = 0).
+
+    Parameters
+    ----------
+    stereo : array_like, shape (..., 2, N)
+        Channels L, R.
+    sample_rate : float
+        Hz.
+    n_fft, hop_length, n_mels, fmin, fmax, floor
+        As in :func:`log_mel`.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., 3, T, F)
+        ILD (dB), cos IPD, sin IPD.
+    """
+    spec, mel = _prepare(stereo, "stereo", 2, sample_rate, n_fft, hop_length, n_mels, fmin, fmax)
+    return _icf_of(spec, mel, floor)
+
+
+def feature_channels(features: FeatureName, audio_channels: int) -> int:
+    """Channels of :func:`feature_stack`'s output: C for "mel", 7 for "iv", 5 for "icf".
+
+    Parameters
+    ----------
+    features : {"mel", "iv", "icf"}
+    audio_channels : int
+        C of the input audio (must be 4 for "iv" and 2 for "icf").
+
+    Returns
+    -------
+    int
+    """
+    if features == "mel":
+        return audio_channels
+    if features == "iv":
+        return 7
+    if features == "icf":
+        return 5
+    raise InputError(f"unknown features {features!r}; expected 'mel', 'iv' or 'icf'")
+
+
+def feature_stack(
+    audio: Any,
+    sample_rate: float,
+    *,
+    features: FeatureName = "mel",
+    n_fft: int = 512,
+    hop_length: int = 240,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    floor: float = LOG_FLOOR,
+) -> torch.Tensor:
+    """The channel stack an audio encoder takes (one STFT shared by all parts).
+
+    Parameters
+    ----------
+    audio : array_like, shape (..., C, N)
+        ``"mel"``: any C (mono beam C = 1, stereo 2, FOA 4).
+        ``"iv"``: ambiX FOA, C = 4. ``"icf"``: stereo L, R, C = 2.
+    sample_rate : float
+        Hz.
+    features : {"mel", "iv", "icf"}
+        ``"mel"``: log-mel of every channel (C channels); ``"iv"``: 4 log-mel +
+        3 intensity (x, y, z) = 7; ``"icf"``: 2 log-mel + ILD, cos IPD, sin IPD = 5.
+    n_fft, hop_length, n_mels, fmin, fmax, floor
+        As in :func:`log_mel`.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., C', T, F)
+        C' = :func:`feature_channels` (features, C).
+    """
+    if features not in ("mel", "iv", "icf"):
+        raise InputError(f"unknown features {features!r}; expected 'mel', 'iv' or 'icf'")
+    channels = {"mel": None, "iv": 4, "icf": 2}[features]
+    spec, mel = _prepare(audio, "audio", channels, sample_rate, n_fft, hop_length, n_mels, fmin, fmax)
+    parts = [_log_mel_of(spec, mel, floor)]
+    if features == "iv":
+        parts.append(_intensity_of(spec, mel))
+    elif features == "icf":
+        parts.append(_icf_of(spec, mel, floor))
+    return torch.cat(parts, dim=-3)

@@ -1,0 +1,134 @@
+"""Log-mel, intensity vectors and stereo ICF (conventions §6) against librosa and plane waves."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from avsa.errors import InputError
+from avsa.spatial import ambisonics as amb
+from avsa.spatial import features
+
+librosa = pytest.importorskip("librosa")
+
+SR = 24000
+
+
+def librosa_mel(**kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "empty filters" at small n_fft
+        return librosa.filters.mel(sr=kwargs.pop("sr", SR), htk=False, norm="slaney", dtype=np.float64, **kwargs)
+
+
+@pytest.mark.parametrize("n_fft,n_mels,fmin,fmax", [(512, 128, 0.0, None), (256, 128, 0.0, None), (1024, 64, 50.0, 8000.0)])
+def test_mel_filterbank_matches_librosa(n_fft, n_mels, fmin, fmax):
+    ours = features.mel_filterbank(SR, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=torch.float64)
+    ref = librosa_mel(n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    assert ours.shape == ref.shape
+    assert np.allclose(ours.numpy(), ref, atol=1e-12)
+    assert features.mel_filterbank(SR, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=torch.float64) is ours  # cached
+
+
+def test_log_mel_matches_librosa(rng):
+    x = 0.1 * rng.standard_normal((2, 3, SR))
+    ours = features.log_mel(x, SR)
+    assert ours.shape == (2, 3, 100, 128) and ours.dtype == torch.float64
+    power = np.abs(librosa.stft(x, n_fft=512, hop_length=240, center=True, pad_mode="constant")) ** 2  # (2, 3, 257, 101)
+    mel = np.einsum("fk,...kt->...tf", librosa_mel(n_fft=512, n_mels=128), power)[..., :100, :]
+    assert np.allclose(ours.numpy(), np.log(mel + features.LOG_FLOOR), atol=1e-9)
+
+
+def test_log_mel_float32_and_frames():
+    x = torch.randn(1, 12345)
+    out = features.log_mel(x, 16000, n_fft=400, hop_length=160, n_mels=40)
+    assert out.shape == (1, 12345 // 160, 40) and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_silence_and_empty_bands_are_finite():
+    # n_fft 256 at 24 kHz: several of the 128 low mel filters are empty.
+    assert (features.mel_filterbank(SR, n_fft=256).sum(1) == 0).any()
+    silent = torch.zeros(4, SR)
+    stack = features.feature_stack(silent, SR, features="iv", n_fft=256)
+    assert torch.isfinite(stack).all()
+    assert torch.equal(stack[4:], torch.zeros_like(stack[4:]))  # IV of silence is zero
+    icf = features.stereo_icf(torch.zeros(2, SR), SR)
+    assert torch.isfinite(icf).all() and torch.equal(icf[1], torch.ones_like(icf[1])) and torch.equal(icf[0], torch.zeros_like(icf[0]))
+
+
+def random_directions(rng, n):
+    return torch.as_tensor(rng.uniform(-math.pi, math.pi, n)), torch.as_tensor(np.arcsin(rng.uniform(-1, 1, n)))
+
+
+def test_intensity_of_plane_wave_points_at_source(rng):
+    az, el = random_directions(rng, 3)
+    el[0] = 1.3  # high elevation
+    s = torch.as_tensor(rng.standard_normal((3, SR // 4)))
+    iv = features.foa_intensity(amb.encode(s, az, el), SR)  # (3, 3, T, F)
+    assert iv.shape == (3, 3, 25, 128)
+    d = torch.stack([torch.cos(az) * torch.cos(el), torch.sin(az) * torch.cos(el), torch.sin(el)], -1)
+    active = iv.norm(dim=1) > 0  # the empty (silent) bands are zero
+    assert active.float().mean() > 0.95
+    assert torch.allclose(iv.norm(dim=1)[active], torch.ones(int(active.sum()), dtype=iv.dtype), atol=1e-9)
+    assert torch.allclose(iv, d[:, :, None, None].expand_as(iv) * active[:, None], atol=1e-9)
+
+
+def test_intensity_of_diffuse_field_is_short(rng):
+    az, el = random_directions(rng, 300)
+    field = amb.encode(torch.as_tensor(rng.standard_normal((300, SR // 2))), az, el).sum(0)
+    length = features.foa_intensity(field, SR).norm(dim=0)  # (T, F)
+    narrow = length[:, 5:25].median()  # low bands ≈ one FFT bin each: the per-bin diffuse value
+    assert 0.45 < float(narrow) < 0.7
+    assert float(length.max()) < 0.999  # nothing reaches a plane wave's 1
+
+
+def test_icf_of_left_source():
+    s = torch.randn(SR // 4, dtype=torch.float64)
+    stereo = amb.to_stereo(amb.encode(s, math.pi / 2, 0.0))  # L = s, R = −s/2
+    icf = features.stereo_icf(stereo, SR)
+    ild, cos_ipd, sin_ipd = icf[0, :, 3:], icf[1, :, 3:], icf[2, :, 3:]
+    assert torch.allclose(ild, torch.full_like(ild, 20 * math.log10(2)), atol=1e-6)  # 6.02 dB
+    assert torch.allclose(cos_ipd, -torch.ones_like(cos_ipd), atol=1e-9)  # opposite phase
+    assert torch.allclose(sin_ipd, torch.zeros_like(sin_ipd), atol=1e-9)
+
+
+def test_icf_phase_of_delayed_channel():
+    n, k = 4800, 64  # a sinusoid exactly on bin k, right channel delayed a quarter period
+    t = torch.arange(n, dtype=torch.float64)
+    f = k * SR / 512
+    left = torch.sin(2 * math.pi * f * t / SR)
+    right = torch.sin(2 * math.pi * f * t / SR - math.pi / 2)
+    icf = features.stereo_icf(torch.stack([left, right]), SR)
+    band = int(features.mel_filterbank(SR, dtype=torch.float64)[:, k].argmax())
+    assert float(icf[1, 5:-5, band].mean()) == pytest.approx(0.0, abs=1e-3)
+    assert float(icf[2, 5:-5, band].mean()) == pytest.approx(1.0, abs=1e-3)  # L leads R by +90°
+
+
+@pytest.mark.parametrize("kind,channels,expected", [("mel", 1, 1), ("mel", 4, 4), ("iv", 4, 7), ("icf", 2, 5)])
+def test_feature_stack_channels(kind, channels, expected):
+    x = torch.randn(3, channels, SR)
+    out = features.feature_stack(x, SR, features=kind)
+    assert out.shape == (3, expected, 100, 128) and features.feature_channels(kind, channels) == expected
+    assert torch.allclose(out[:, :channels], features.log_mel(x, SR))
+    if kind == "iv":
+        assert torch.allclose(out[:, 4:], features.foa_intensity(x, SR))
+    if kind == "icf":
+        assert torch.allclose(out[:, 2:], features.stereo_icf(x, SR))
+
+
+def test_bad_inputs():
+    with pytest.raises(InputError, match="4 channels"):
+        features.foa_intensity(torch.zeros(2, SR), SR)
+    with pytest.raises(InputError, match="2 channels"):
+        features.feature_stack(torch.zeros(4, SR), SR, features="icf")
+    with pytest.raises(InputError, match="unknown features 'gcc'"):
+        features.feature_stack(torch.zeros(4, SR), SR, features="gcc")
+    with pytest.raises(InputError, match="NaN"):
+        features.log_mel(torch.full((1, SR), float("nan")), SR)
+    with pytest.raises(InputError, match="sample_rate"):
+        features.log_mel(torch.zeros(1, SR), -1)
+    with pytest.raises(InputError, match="fewer than one hop"):
+        features.log_mel(torch.zeros(1, 100), SR)
+    with pytest.raises(InputError, match=r"\(\.\.\., C, N\)"):
+        features.log_mel(torch.zeros(SR), SR)
