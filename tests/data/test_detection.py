@@ -277,3 +277,52 @@ def test_detect_cli_errors_are_clear(tmp_path, capsys):
     assert "--file" in capsys.readouterr().err
     assert main(["detect", str(tmp_path / "nowhere"), "--detector", "oracle"]) == 1
     assert main(["detect", str(cache), "--detector", "oracle", "--shard", "2/2"]) == 1
+
+
+# -- backends with pretrained or user-supplied models ------------------------------------------
+
+def test_haar_cascade_finds_the_astronauts_face():
+    pytest.importorskip("cv2")
+    from skimage import data
+
+    from avsa.data.detection.haar import HaarCascadeDetector
+
+    boxes = [b for b in HaarCascadeDetector().detect_image(data.astronaut()) if b.label == "person"]
+    assert len(boxes) == 1
+    b = boxes[0]
+    assert 180 < (b.x0 + b.x1) / 2 < 270 and 70 < (b.y0 + b.y1) / 2 < 160  # her face
+    assert HaarCascadeDetector().detect_image(np.full((200, 200, 3), 128, np.uint8)) == []
+
+
+def test_ssd_output_rows_become_pixel_boxes():
+    from avsa.data.detection.opencv_dnn import parse_ssd_output
+
+    out = np.array([[[[0, 1, 0.9, 0.1, 0.2, 0.3, 0.4], [0, 2, 0.1, 0, 0, 1, 1], [0, 7, 0.5, -0.1, 0.5, 1.2, 1.0]]]])
+    boxes = parse_ssd_output(out, width=200, height=100, labels=["bg", "person", "bicycle"], min_score=0.3)
+    assert boxes == [Box2D(20.0, 20.0, 60.0, 40.0, "person", 0.9), Box2D(0.0, 50.0, 200.0, 100.0, "7", 0.5)]
+
+
+def test_yolo_backend_never_downloads_and_says_what_is_missing(tmp_path):
+    from avsa.data.detection.yolo import YoloDetector
+    from avsa.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="nothing is downloaded"):
+        YoloDetector(tmp_path / "yolov8n.pt")
+    (tmp_path / "m.pt").write_bytes(b"x")
+    try:
+        import ultralytics  # noqa: F401
+    except Exception:
+        with pytest.raises(ConfigError, match="ultralytics"):
+            YoloDetector(tmp_path / "m.pt")
+
+
+def test_yolo_from_config_runs_on_a_frame():
+    pytest.importorskip("ultralytics")
+    from importlib.resources import files
+
+    from avsa.data.detection.yolo import YoloDetector
+
+    cfg = files("ultralytics") / "cfg" / "models" / "v8" / "yolov8.yaml"
+    det = YoloDetector(str(cfg), min_score=0.0, image_size=64)
+    dets = EquirectRunner(det).detect_frame(marker_frame([(0.0, 0.0, 0.2)], width=128), time_s=0.0)
+    assert all(-math.pi < d.azimuth <= math.pi for d in dets)

@@ -19,7 +19,7 @@ from avsa.errors import ConfigError, InputError
 
 DEFAULT_CASCADES = {
     "person": "haarcascade_frontalface_default.xml",
-    "cat": "haarcascade_frontalcatface_extended.xml",
+    "cat": "haarcascade_frontalcatface.xml",
 }
 """Label → cascade file name in ``cv2.data.haarcascades``."""
 
