@@ -273,3 +273,37 @@ def test_cli_exit_status(tmp_path, capsys):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "x.mp4").write_bytes(b"")
     assert main(["prepare", str(tmp_path / "bad"), "--out", str(tmp_path / "c2")]) != 0
+
+
+def _pixel_directions(width: int, height: int) -> np.ndarray:
+    """Unit vectors (H, W, 3) of equirect pixel centres (conventions §2)."""
+    azimuth = math.pi * (1 - 2 * (np.arange(width) + 0.5) / width)
+    elevation = (math.pi / 2) * (1 - 2 * (np.arange(height) + 0.5) / height)
+    a, e = np.meshgrid(azimuth, elevation)
+    return np.stack([np.cos(a) * np.cos(e), np.sin(a) * np.cos(e), np.sin(e)], axis=-1)
+
+
+def test_eac_input_is_reprojected_to_equirect(tmp_path):
+    eac = pytest.importorskip("avsa.media.synth.eac")
+    from avsa.media import io
+
+    width, height = 256, 128
+    rays = _pixel_directions(width, height)
+    equirect = np.full((height, width, 3), 60, np.uint8)
+    equirect[rays @ expected_direction() > math.cos(math.radians(12))] = (230, 20, 20)
+    cubemap = eac.equirect_to_eac(np.repeat(equirect[None], FPS, axis=0))
+    src = tmp_path / "src"
+    src.mkdir()
+    io.write_av(src / "eac.mp4", cubemap, FPS, audio=plane_wave(SR, SOURCE_AZIMUTH, SOURCE_ELEVATION),
+                sample_rate=SR, projection="cubemap", crf=12)
+    if io.probe(src / "eac.mp4").projection != "cubemap":
+        pytest.skip("avsa.media.io does not yet write/read the spherical (cubemap) metadata")
+    _, manifest, failures = prepare(src, tmp_path / "cache", options=PrepareOptions(width=width), progress=False)
+    assert failures == []
+    with av.open(str(tmp_path / "cache" / manifest[0]["video"])) as container:
+        frame = next(iter(container.decode(video=0))).to_ndarray(format="rgb24").astype(int)
+    red = (frame[..., 0] > 150) & (frame[..., 1] < 90)
+    assert red.sum() > 0.5 * (equirect[..., 1] == 20).sum()
+    found = rays[red].mean(axis=0)
+    found /= np.linalg.norm(found)
+    assert np.degrees(np.arccos(np.clip(found @ expected_direction(), -1, 1))) < 3.0
