@@ -77,3 +77,19 @@ def test_bad_arguments(tmp_path):
         check_paths([tmp_path / "nothing"])
     with pytest.raises(InputError, match="tau"):
         check_paths([tmp_path], tau=0.0)
+
+
+def test_synth_prepare_check_end_to_end(tmp_path, capsys):
+    pytest.importorskip("avsa.media.synth.cli")
+    world, cache = tmp_path / "world", tmp_path / "cache"
+    assert main(["synth", "--out", str(world), "--videos", "2", "--duration", "1", "--width", "128",
+                 "--convention", "fuma"]) == 0
+    assert main(["prepare", str(world), "--out", str(cache), "--width", "128"]) == 0
+    raw = {row.name: row for row in check_paths([world])}
+    cached = {row.name: row for row in check_paths([cache])}
+    assert {row.convention for row in raw.values()} == {"fuma"}  # the files as written
+    assert {row.convention for row in cached.values()} == {"ambix"}  # prepare took FuMa from the ground truth
+    with open(cache / "manifest.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert all(row["groundtruth"] and (cache / row["groundtruth"]).is_file() for row in rows)
+    assert {row["split"] for row in rows} <= {"train", "test"}
