@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -95,20 +96,18 @@ def gnomonic_crop(frames: Any, azimuth: Any, elevation: Any, fov: Any, size: int
         for images).
     """
     n = _size(size, "size")
-    if isinstance(frames, torch.Tensor):
-        f = frames
-    else:
-        f = torch.as_tensor(frames)
-    if f.dtype == torch.uint8:
-        f = f.to(torch.float32)
-    f = _as_float(f, "frames")
+    f = frames if isinstance(frames, torch.Tensor) else torch.as_tensor(np.ascontiguousarray(frames))
+    # uint8 stays uint8 until the one fused convert-and-pad copy below; floats are checked for NaN/inf.
+    sample_dtype = torch.float32 if f.dtype == torch.uint8 else _as_float(f, "frames").dtype
+    if f.dtype != torch.uint8:
+        f = _as_float(f, "frames")
     if f.ndim < 3:
         raise InputError(f"frames must have shape (..., C, H, W), got {tuple(f.shape)}")
     c, h, w = f.shape[-3:]
     if h < 2 or w < 2:
         raise InputError(f"frames must be at least 2 × 2 pixels, got H = {h}, W = {w}")
     az, el, fv = _crop_params(azimuth, elevation, fov, like=f)
-    az, el, fv = [x.to(f.dtype) for x in (az, el, fv)]
+    az, el, fv = [x.to(sample_dtype) for x in (az, el, fv)]
     lead = f.shape[:-3]
     scalar = az.ndim == 0
     if scalar:
@@ -143,7 +142,10 @@ def gnomonic_crop(frames: Any, azimuth: Any, elevation: Any, fov: Any, size: int
 
     # Frames: (P, R·C, H, W + 2), circularly padded in width; every crop shares the channels.
     frames_b = f.expand(*batch, *rest, c, h, w).reshape(n_batch, n_rest * c, h, w)
-    padded = torch.cat([frames_b[..., -1:], frames_b, frames_b[..., :1]], dim=-1)
+    padded = torch.empty((n_batch, n_rest * c, h, w + 2), dtype=sample_dtype, device=f.device)
+    padded[..., 1 : w + 1] = frames_b  # converts uint8 → float32 in the same pass
+    padded[..., 0] = frames_b[..., -1]
+    padded[..., w + 1] = frames_b[..., 0]
     out = F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=True)
     out = out.reshape(n_batch, n_rest, c, k, n, n).permute(0, 3, 1, 2, 4, 5)  # (P, K, R, C, N, N)
     out = out.reshape(*batch, k, *rest, c, n, n)

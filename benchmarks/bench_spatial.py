@@ -1,0 +1,114 @@
+"""Benchmark of the spatial core against reference implementations (issue 2, item 5).
+
+Run: ``.venv/bin/python benchmarks/bench_spatial.py``  (about half a minute, one thread).
+
+1. Gnomonic crops: four crops × eight frames of a 1024 × 512 equirectangular
+   frame with ``gnomonic_crop`` in one call, against a loop of py360convert
+   ``e2p`` calls (one per crop and frame). Goal: ≥ 10× faster per crop.
+2. Audio features: log-mel + FOA intensity (7 channels) for a batch of
+   4-channel 1-s clips at 24 kHz with ``feature_stack``, against librosa's STFT
+   and mel filters with NumPy intensity clip by clip. Goal: ≥ 5×.
+
+Prints seconds per crop / per clip and the ratios, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from avsa.spatial.features import feature_stack
+from avsa.spatial.projection import gnomonic_crop
+
+
+def best_of(fn, repeats: int) -> float:
+    """Fastest wall-clock time of ``repeats`` calls, seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def compare(title: str, ours: tuple, reference: tuple, *, per: tuple[int, str], goal: float) -> float:
+    """Time (name, fn) pairs, print ms per item and the speed-up ratio reference / ours."""
+    count, unit = per
+    t_ours = best_of(ours[1], 5) / count
+    t_ref = best_of(reference[1], 3) / count
+    ratio = t_ref / t_ours
+    print(f"{title}: {ours[0]} {1e3 * t_ours:.3f} ms/{unit}, {reference[0]} {1e3 * t_ref:.3f} ms/{unit}, "
+          f"ratio {ratio:.1f}x (goal >= {goal:g}x)")
+    return ratio
+
+
+def bench_crops(rng: np.random.Generator, size: int = 112, fov_deg: float = 90.0) -> float:
+    import py360convert
+
+    frames = rng.integers(0, 256, (8, 3, 512, 1024), dtype=np.uint8)  # (T, C, H, W)
+    az_deg = np.array([-170.0, -60.0, 20.0, 120.0])
+    el_deg = np.array([10.0, -30.0, 60.0, 0.0])
+    frames_t = torch.from_numpy(frames)
+    az, el = torch.from_numpy(np.radians(az_deg)), torch.from_numpy(np.radians(el_deg))
+    fov = math.radians(fov_deg)
+    hwc = [np.ascontiguousarray(f.transpose(1, 2, 0)) for f in frames]
+
+    def ours():
+        return gnomonic_crop(frames_t, az, el, fov, size)  # (K=4, T=8, 3, size, size)
+
+    def reference():
+        return [
+            py360convert.e2p(img, fov_deg=(fov_deg, fov_deg), u_deg=-a, v_deg=e, out_hw=(size, size))
+            for a, e in zip(az_deg, el_deg)
+            for img in hwc
+        ]
+
+    assert ours().shape == (4, 8, 3, size, size)
+    return compare(f"crops 4 x 8 of 1024x512 -> {size}x{size}", ("gnomonic_crop", ours), ("py360convert.e2p", reference),
+                   per=(32, "crop"), goal=10.0)
+
+
+def bench_features(rng: np.random.Generator, batch: int = 16, sample_rate: int = 24000) -> float:
+    import librosa
+
+    clips = (0.1 * rng.standard_normal((batch, 4, sample_rate))).astype(np.float32)
+    clips_t = torch.from_numpy(clips)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mel = librosa.filters.mel(sr=sample_rate, n_fft=512, n_mels=128, htk=False, norm="slaney")
+
+    def ours():
+        return feature_stack(clips_t, sample_rate, features="iv")  # (B, 7, 100, 128)
+
+    def reference():
+        out = []
+        for clip in clips:
+            spec = librosa.stft(clip, n_fft=512, hop_length=240, center=True, pad_mode="constant")[..., :100]  # (4, K, T)
+            power = np.abs(spec) ** 2
+            log_mel = np.log(np.einsum("fk,ckt->ctf", mel, power) + 1e-10)
+            w, v = spec[0], spec[[3, 1, 2]]
+            numerator = np.einsum("fk,ckt->ctf", mel, 2 * np.real(np.conj(w) * v))
+            denominator = np.einsum("fk,kt->tf", mel, power.sum(0))
+            iv = np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), 0)
+            out.append(np.concatenate([log_mel, iv]))
+        return np.stack(out)
+
+    assert np.allclose(ours().numpy(), reference(), atol=2e-3)
+    return compare(f"features log-mel + IV, {batch} x 4-ch 1-s clips", ("feature_stack", ours),
+                   ("librosa+NumPy", reference), per=(batch, "clip"), goal=5.0)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    print(f"torch {torch.__version__}, 1 thread, CPU")
+    bench_crops(rng)
+    bench_features(rng)
+
+
+if __name__ == "__main__":
+    main()
