@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from avsa.errors import InputError
-from avsa.evaluate.datasets import load_eigenscape, load_ucf101, standins
+from avsa.evaluate.datasets import load_eigenscape, load_tau, load_ucf101, standins
 from avsa.evaluate.datasets.common import Item, clip_starts, read_item_audio, read_item_frames
 from avsa.evaluate.probe import check_unchanged, load_backbone, run_probe, score_logits
 
@@ -215,3 +215,18 @@ def test_finetune_on_ucf101_standin(tmp_path):
                        lr=5e-2, backbone_lr=1e-2, batch_size=8)
     assert result.item_accuracy.estimate >= 0.8  # chance 1/3
     assert result.n_items == len(task.test) and result.n_clips == 2 * len(task.test)
+
+
+def test_early_fusion_on_tau_standin(tmp_path):
+    root = standins.make_tau(tmp_path, classes=3, segments=2, seconds=0.5, sample_rate=2000, fps=8, size=(32, 24))
+    task = load_tau(root, modality="both")
+
+    def inputs(item):
+        binaural = torch.from_numpy(read_item_audio(item))[None]  # (1, 2, 1000)
+        frames = torch.from_numpy(read_item_frames(item)).float() / 255  # (4, 24, 32, 3)
+        return torch.cat([binaural, torch.zeros(1, 2, 1000)], dim=1), frames.permute(3, 0, 1, 2)[None]
+
+    result = run_probe([SpectrumEncoder(501), ColourEncoder()], task.train, task.test, inputs,
+                       n_classes=len(task.classes), epochs=30)
+    assert result.item_accuracy.estimate >= 0.8  # chance 1/3
+    assert result.n_items == len(task.test) == 6
