@@ -1,0 +1,286 @@
+"""The AVC and AVSA models: encoders, linear heads, translation transformers (system.md §5).
+
+Symbols follow the paper: encoder features v, a (512-d at width 1); target
+embeddings ṽ = video head(v), ã = audio head(a); predictions v̂, â (128-d,
+L2-normalised).
+
+**AVC** (paper §III-B): one crop per clip. ``â = ṽ`` and ``v̂ = ã``, so the
+model only returns ṽ and ã (:class:`AVCEmbeddings`).
+
+**AVSA** (paper §III-C): K = 4 crops per clip, each with its rotated audio.
+"Translation" here means: the **A2V transformer** takes the sequence of the K
+audio features ``(a_1 … a_K)`` of one clip (a self-attention encoder over the
+crops, no causal mask) and outputs K tokens; token k is read as the video
+feature of crop k predicted from the audio of all crops, and the *video
+prediction head* maps it to ``v̂_k``. The **V2A transformer** does the reverse
+with ``(v_1 … v_K)`` and the *audio prediction head* gives ``â_k``. The loss
+compares ``v̂_k`` with the video targets ``ṽ`` and ``â_k`` with the audio
+targets ``ã`` (see :mod:`avsa.models.losses`). Without direction encoding the
+transformers are permutation-equivariant over the crops: token k depends on
+crop k's input and the set of the clip's other crops.
+
+Transformers: ``depth`` post-norm ``nn.TransformerEncoderLayer`` s of width
+d = encoder dim (512 at width 1), ``heads`` = 8 attention heads, feed-forward
+``ff`` (2048 at full scale), dropout 0.1, ReLU.
+
+**Direction encoding** (off by default; the paper's baseline passed crop
+positions and never used them): each crop's (azimuth, elevation) in radians
+becomes Fourier features ``[sin mθ, cos mθ, sin mφ, cos mφ]`` for m = 1…M
+(M = 4), mapped by a learned linear layer to d and added to the tokens of both
+transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avsa.errors import ConfigError, InputError
+from avsa.models.audio import AudioCNN
+from avsa.models.video import R2Plus1D18
+
+
+@dataclass
+class AVCEmbeddings:
+    """AVC model output, L2-normalised.
+
+    Attributes
+    ----------
+    video : Tensor, shape (N, D)
+        ṽ = video head(v) (also the predicted audio â).
+    audio : Tensor, shape (N, D)
+        ã = audio head(a) (also the predicted video v̂).
+    """
+
+    video: torch.Tensor
+    audio: torch.Tensor
+
+
+@dataclass
+class AVSAEmbeddings:
+    """AVSA model output, L2-normalised, all of shape (B, K, D), clip-major.
+
+    Attributes
+    ----------
+    video_target : ṽ = video target head(v)
+    audio_target : ã = audio target head(a)
+    video_pred : v̂ = video prediction head(A2V(a_1 … a_K))
+    audio_pred : â = audio prediction head(V2A(v_1 … v_K))
+    """
+
+    video_target: torch.Tensor
+    audio_target: torch.Tensor
+    video_pred: torch.Tensor
+    audio_pred: torch.Tensor
+
+
+class DirectionEncoding(nn.Module):
+    """Learned projection of Fourier features of crop directions: ``(B, K, 2) → (B, K, d)``.
+
+    Parameters
+    ----------
+    dim : int
+        Token width d.
+    frequencies : int, keyword-only
+        M harmonics per angle.
+    """
+
+    def __init__(self, dim: int, *, frequencies: int = 4):
+        super().__init__()
+        self.register_buffer("harmonics", torch.arange(1, frequencies + 1, dtype=torch.float32), persistent=False)
+        self.proj = nn.Linear(4 * frequencies, dim)
+
+    def forward(self, directions: torch.Tensor) -> torch.Tensor:
+        """``directions`` (B, K, 2) = (azimuth, elevation) in radians → (B, K, d)."""
+        angles = directions.to(self.harmonics.dtype)[..., None] * self.harmonics  # B x K x 2 x M
+        feats = torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(-2)  # B x K x 4M
+        return self.proj(feats)
+
+
+class TranslationTransformer(nn.Module):
+    """Self-attention over the K crops of a clip: ``(B, K, d) → (B, K, d)``.
+
+    Parameters
+    ----------
+    dim : int
+        Token width d (the encoder's output size).
+    depth, heads, ff : int, keyword-only
+        Layers, attention heads (must divide ``dim``), feed-forward width.
+    dropout : float, keyword-only
+    direction_encoding : bool, keyword-only
+        Add a :class:`DirectionEncoding` of each crop to its token.
+    """
+
+    def __init__(self, dim: int, *, depth: int = 2, heads: int = 8, ff: int = 2048, dropout: float = 0.1,
+                 direction_encoding: bool = False):
+        super().__init__()
+        if dim % heads:
+            raise ConfigError(f"transformer width {dim} is not divisible by {heads} attention heads")
+        if depth < 1 or ff < 1 or not 0 <= dropout < 1:
+            raise ConfigError(f"transformer needs depth >= 1, ff >= 1, 0 <= dropout < 1 "
+                              f"(got depth={depth}, ff={ff}, dropout={dropout})")
+        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=ff, dropout=dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.directions = DirectionEncoding(dim) if direction_encoding else None
+
+    def forward(self, tokens: torch.Tensor, directions: torch.Tensor | None = None) -> torch.Tensor:
+        if self.directions is not None:
+            if directions is None:
+                raise InputError("this model uses direction encoding: pass directions (B, K, 2)")
+            tokens = tokens + self.directions(directions)
+        return self.encoder(tokens)
+
+
+class EncoderPair(nn.Module):
+    """Video and audio encoders, shared by both models; loads encoders from another model."""
+
+    def __init__(self, *, audio_channels: int, video_width: float, audio_width: float):
+        super().__init__()
+        self.video_encoder = R2Plus1D18(width=video_width)
+        self.audio_encoder = AudioCNN(audio_channels, width=audio_width)
+
+    def load_encoders_from(self, source: nn.Module | Mapping[str, torch.Tensor]) -> list[str]:
+        """Copy both encoders' weights (curriculum: AVSA starts from AVC's encoders).
+
+        Parameters
+        ----------
+        source : nn.Module or state dict
+            Any model with ``video_encoder`` and ``audio_encoder`` (AVC or AVSA,
+            possibly DDP-wrapped, i.e. keys prefixed ``module.``).
+
+        Returns
+        -------
+        list of str
+            The keys loaded (this model's heads and transformers are untouched).
+
+        Raises
+        ------
+        ConfigError
+            If an encoder key is missing or unexpected in ``source`` or a shape
+            differs — nothing is loaded then.
+        """
+        state = source.state_dict() if isinstance(source, nn.Module) else dict(source)
+        if state and all(k.startswith("module.") for k in state):
+            state = {k[len("module."):]: v for k, v in state.items()}
+        loads = {}
+        for name in ("video_encoder", "audio_encoder"):
+            target = getattr(self, name).state_dict()
+            prefix = name + "."
+            sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            missing, unexpected = sorted(set(target) - set(sub)), sorted(set(sub) - set(target))
+            if missing or unexpected:
+                raise ConfigError(
+                    f"cannot load {name}: {len(missing)} keys missing (e.g. {missing[:3]}), "
+                    f"{len(unexpected)} unexpected (e.g. {unexpected[:3]}) — the source is not a "
+                    "model with the same encoder architecture"
+                )
+            wrong = [f"{k}: {tuple(sub[k].shape)} vs {tuple(v.shape)}" for k, v in target.items()
+                     if sub[k].shape != v.shape]
+            if wrong:
+                raise ConfigError(f"cannot load {name}: shapes differ (source vs model) for {wrong[:3]} "
+                                  "— different width or audio channels?")
+            loads[name] = sub
+        for name, sub in loads.items():
+            getattr(self, name).load_state_dict(sub, strict=True)
+        return [f"{name}.{k}" for name, sub in loads.items() for k in sub]
+
+
+class AVCModel(EncoderPair):
+    """Stage 1: encoders + video and audio heads (linear d→D).
+
+    Parameters
+    ----------
+    audio_channels : int, keyword-only
+        Audio feature channels (1, 2, 4, 5, 7).
+    video_width, audio_width : float, keyword-only
+        Encoder width multipliers.
+    dim : int, keyword-only
+        D, the embedding size (128).
+    """
+
+    def __init__(self, *, audio_channels: int, video_width: float = 1.0, audio_width: float = 1.0, dim: int = 128):
+        super().__init__(audio_channels=audio_channels, video_width=video_width, audio_width=audio_width)
+        self.video_head = nn.Linear(self.video_encoder.dim, dim)
+        self.audio_head = nn.Linear(self.audio_encoder.dim, dim)
+
+    def forward(self, video: torch.Tensor, audio: torch.Tensor) -> AVCEmbeddings:
+        """``video`` (N, 3, T, H, W), ``audio`` (N, C, T', F) → :class:`AVCEmbeddings` (N, D) each."""
+        if video.shape[0] != audio.shape[0]:
+            raise InputError(f"video batch {video.shape[0]} != audio batch {audio.shape[0]}")
+        v = self.video_encoder(video)  # N x d_v
+        a = self.audio_encoder(audio)  # N x d_a
+        return AVCEmbeddings(video=F.normalize(self.video_head(v), dim=-1),
+                             audio=F.normalize(self.audio_head(a), dim=-1))
+
+
+class AVSAModel(EncoderPair):
+    """Stage 2: encoders, four linear heads and the A2V / V2A translation transformers.
+
+    Parameters
+    ----------
+    audio_channels : int, keyword-only
+    video_width, audio_width : float, keyword-only
+        Both encoders must have the same output size d (the transformer width).
+    dim : int, keyword-only
+        D, the embedding size (128).
+    transformer_depth, transformer_heads, transformer_ff : int, keyword-only
+    dropout : float, keyword-only
+    direction_encoding : bool, keyword-only
+        Add crop-direction encodings to the transformer tokens (off in the paper).
+    """
+
+    def __init__(self, *, audio_channels: int, video_width: float = 1.0, audio_width: float = 1.0, dim: int = 128,
+                 transformer_depth: int = 2, transformer_heads: int = 8, transformer_ff: int = 2048,
+                 dropout: float = 0.1, direction_encoding: bool = False):
+        super().__init__(audio_channels=audio_channels, video_width=video_width, audio_width=audio_width)
+        d = self.video_encoder.dim
+        if self.audio_encoder.dim != d:
+            raise ConfigError(f"AVSA needs equal encoder sizes for the translation transformers: "
+                              f"video {d} (width {video_width}) vs audio {self.audio_encoder.dim} "
+                              f"(width {audio_width})")
+        self.direction_encoding = direction_encoding
+        options = dict(depth=transformer_depth, heads=transformer_heads, ff=transformer_ff, dropout=dropout,
+                       direction_encoding=direction_encoding)
+        self.a2v = TranslationTransformer(d, **options)
+        self.v2a = TranslationTransformer(d, **options)
+        self.video_head = nn.Linear(d, dim)  # ṽ
+        self.audio_head = nn.Linear(d, dim)  # ã
+        self.video_pred_head = nn.Linear(d, dim)  # v̂
+        self.audio_pred_head = nn.Linear(d, dim)  # â
+
+    def forward(self, video: torch.Tensor, audio: torch.Tensor, *,
+                directions: torch.Tensor | None = None) -> AVSAEmbeddings:
+        """Embed K crops per clip.
+
+        Parameters
+        ----------
+        video : Tensor, shape (B, K, 3, T, H, W)
+        audio : Tensor, shape (B, K, C, T', F)
+            Audio rotated so that crop k is the front.
+        directions : Tensor, shape (B, K, 2), optional
+            (azimuth, elevation) of each crop centre in radians; required only
+            with direction encoding, ignored otherwise.
+
+        Returns
+        -------
+        AVSAEmbeddings
+            Four (B, K, D) tensors.
+        """
+        if video.ndim != 6 or audio.ndim != 5 or video.shape[:2] != audio.shape[:2]:
+            raise InputError(f"AVSA needs video (B, K, 3, T, H, W) and audio (B, K, C, T', F) with equal B, K; "
+                             f"got {tuple(video.shape)} and {tuple(audio.shape)}")
+        if directions is not None and directions.shape != (*video.shape[:2], 2):
+            raise InputError(f"directions must have shape {(*video.shape[:2], 2)}, got {tuple(directions.shape)}")
+        b, k = video.shape[:2]
+        v = self.video_encoder(video.flatten(0, 1)).unflatten(0, (b, k))  # B x K x d
+        a = self.audio_encoder(audio.flatten(0, 1)).unflatten(0, (b, k))  # B x K x d
+        return AVSAEmbeddings(
+            video_target=F.normalize(self.video_head(v), dim=-1),
+            audio_target=F.normalize(self.audio_head(a), dim=-1),
+            video_pred=F.normalize(self.video_pred_head(self.a2v(a, directions)), dim=-1),
+            audio_pred=F.normalize(self.audio_pred_head(self.v2a(v, directions)), dim=-1),
+        )

@@ -1,0 +1,163 @@
+"""Contrastive losses against hand computations and constructed embeddings."""
+
+import math
+
+import pytest
+import torch
+
+from avsa.errors import InputError
+from avsa.models.heads import AVSAEmbeddings
+from avsa.models.losses import avc_loss, avsa_loss
+
+TAU = 0.07
+
+
+def unit(x):
+    return x / x.norm(dim=-1, keepdim=True)
+
+
+def hand_ce(query, candidates, target_index, tau):
+    """-log softmax of cosine similarities, with explicit loops."""
+    q = [float(v) for v in query]
+    sims = []
+    for c in candidates:
+        dot = sum(a * b for a, b in zip(q, c.tolist()))
+        nq = math.sqrt(sum(a * a for a in q))
+        nc = math.sqrt(sum(b * b for b in c.tolist()))
+        sims.append(dot / (nq * nc) / tau)
+    m = max(sims)
+    log_z = m + math.log(sum(math.exp(s - m) for s in sims))
+    return log_z - sims[target_index]
+
+
+def test_avc_loss_equals_hand_computation():
+    g = torch.Generator().manual_seed(0)
+    v, a = torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g)
+    expected = 0.0
+    for i in range(3):
+        expected += hand_ce(v[i], list(a), i, TAU) / 3 / 2  # video -> audio
+        expected += hand_ce(a[i], list(v), i, TAU) / 3 / 2  # audio -> video
+    result = avc_loss(v, a, temperature=TAU)
+    assert result.loss.item() == pytest.approx(expected, rel=1e-5)
+    sims = unit(v) @ unit(a).T
+    assert result.metrics["avc_acc_v2a"] == pytest.approx((sims.argmax(1) == torch.arange(3)).float().mean().item())
+    assert result.metrics["avc_acc_a2v"] == pytest.approx((sims.argmax(0) == torch.arange(3)).float().mean().item())
+
+
+def random_embeddings(b=2, k=4, d=6, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return AVSAEmbeddings(*(torch.randn(b, k, d, generator=g) for _ in range(4)))
+
+
+@pytest.mark.parametrize("negatives", ["paper", "same-crop"])
+def test_avsa_loss_equals_hand_computation(negatives):
+    """2 clips x 4 crops: loops over every (clip, crop) query and its candidate set."""
+    e = random_embeddings()
+    expected = 0.0
+    for pred, target in ((e.audio_pred, e.audio_target), (e.video_pred, e.video_target)):
+        for b in range(2):
+            for k in range(4):
+                if negatives == "paper":  # every crop of every clip; positive = (b, k)
+                    cands = [target[j, l] for j in range(2) for l in range(4)]
+                    pos = b * 4 + k
+                else:  # only crop k of every clip; positive = clip b
+                    cands = [target[j, k] for j in range(2)]
+                    pos = b
+                expected += hand_ce(pred[b, k], cands, pos, TAU) / 8 / 2
+    result = avsa_loss(e, temperature=TAU, negatives=negatives)
+    assert result.loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_avsa_accuracies_by_hand():
+    e = random_embeddings(b=3, seed=4)
+    result = avsa_loss(e, temperature=TAU)
+    for name, pred, target in (("v2a", e.audio_pred, e.audio_target), ("a2v", e.video_pred, e.video_target)):
+        spatial = retrieval = 0
+        p, t = unit(pred), unit(target)
+        for b in range(3):
+            for k in range(4):
+                within = [float(p[b, k] @ t[b, l]) for l in range(4)]
+                spatial += max(range(4), key=within.__getitem__) == k
+                everything = [float(p[b, k] @ t[j, l]) for j in range(3) for l in range(4)]
+                retrieval += max(range(12), key=everything.__getitem__) == b * 4 + k
+        assert result.metrics[f"avsa_acc_{name}"] == pytest.approx(spatial / 12)
+        assert result.metrics[f"retrieval_acc_{name}"] == pytest.approx(retrieval / 12)
+
+
+def orthogonal_embeddings(b=3, k=4):
+    """Pred (b, k) equals target (b, k); all B·K targets mutually orthogonal."""
+    basis = torch.eye(b * k).reshape(b, k, b * k)
+    return AVSAEmbeddings(video_target=basis, audio_target=basis, video_pred=basis.clone(), audio_pred=basis.clone())
+
+
+@pytest.mark.parametrize("negatives", ["paper", "same-crop"])
+def test_right_pairs_give_low_loss_and_full_accuracy(negatives):
+    e = orthogonal_embeddings()
+    result = avsa_loss(e, temperature=0.01, negatives=negatives)
+    assert result.loss.item() < 1e-10
+    assert result.metrics["avsa_acc"] == 1.0 and result.metrics["retrieval_acc"] == 1.0
+
+
+def test_permuting_crops_within_a_clip_breaks_paper_loss_only():
+    """A within-clip permutation of the predictions is a negative in the paper mode and
+    invisible to the same-crop mode, which never contrasts crops of one clip."""
+    e = orthogonal_embeddings()
+    perm = torch.tensor([1, 2, 3, 0])
+    shuffled = AVSAEmbeddings(e.video_target, e.audio_target, e.video_pred[:, perm], e.audio_pred[:, perm])
+    paper = avsa_loss(shuffled, temperature=0.01, negatives="paper")
+    assert paper.loss.item() > 50  # the positive has similarity 0, a negative similarity 1: ≈ 1/τ
+    assert paper.metrics["avsa_acc"] == 0.0 and paper.metrics["retrieval_acc"] == 0.0
+    # same-crop: query (b, k) now matches no candidate (crop k of any clip) better than another
+    same = avsa_loss(shuffled, temperature=0.01, negatives="same-crop")
+    assert same.loss.item() == pytest.approx(math.log(3), rel=1e-5)  # all 3 candidates at similarity 0
+
+
+def test_same_crop_mode_ignores_within_clip_negatives():
+    """Make the clip's other crops identical to the positive: the paper loss is ln 4, the
+    same-crop loss is unaffected (≈ 0)."""
+    b, k = 3, 4
+    clip_vectors = torch.eye(b)[:, None, :].expand(b, k, b).clone()  # all crops of a clip identical
+    e = AVSAEmbeddings(clip_vectors, clip_vectors, clip_vectors.clone(), clip_vectors.clone())
+    paper = avsa_loss(e, temperature=0.01, negatives="paper")
+    assert paper.loss.item() == pytest.approx(math.log(4), rel=1e-4)
+    same = avsa_loss(e, temperature=0.01, negatives="same-crop")
+    assert same.loss.item() < 1e-10
+
+
+def test_swapping_clips_breaks_both_modes():
+    e = orthogonal_embeddings()
+    perm = torch.tensor([1, 2, 0])
+    swapped = AVSAEmbeddings(e.video_target, e.audio_target, e.video_pred[perm], e.audio_pred[perm])
+    for negatives in ("paper", "same-crop"):
+        assert avsa_loss(swapped, temperature=0.01, negatives=negatives).loss.item() > 50
+
+
+def test_avc_matched_pairs_and_swaps():
+    x = torch.eye(5)
+    ok = avc_loss(x, x.clone(), temperature=0.01)
+    assert ok.loss.item() < 1e-10 and ok.metrics["avc_acc"] == 1.0
+    bad = avc_loss(x, x[torch.tensor([1, 2, 3, 4, 0])], temperature=0.01)
+    assert bad.metrics["avc_acc"] == 0.0 and bad.loss.item() > 50
+
+
+def test_loss_is_scale_invariant_and_differentiable():
+    """Cosine similarity: scaling an embedding does not change the loss; gradients flow to all four."""
+    e = random_embeddings()
+    tensors = [t.clone().requires_grad_(True) for t in (e.video_target, e.audio_target, e.video_pred, e.audio_pred)]
+    loss = avsa_loss(AVSAEmbeddings(*tensors)).loss
+    loss.backward()
+    assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in tensors)
+    scaled = AVSAEmbeddings(*(t.detach() * 3.0 for t in tensors))
+    assert avsa_loss(scaled).loss.item() == pytest.approx(loss.item(), rel=1e-5)
+
+
+def test_bad_arguments():
+    e = random_embeddings()
+    with pytest.raises(InputError, match="negatives"):
+        avsa_loss(e, negatives="all")
+    with pytest.raises(InputError, match="temperature"):
+        avsa_loss(e, temperature=0.0)
+    with pytest.raises(InputError, match="equal shape"):
+        avsa_loss(AVSAEmbeddings(e.video_target, e.audio_target[:, :3], e.video_pred, e.audio_pred))
+    with pytest.raises(InputError, match="equal shape"):
+        avc_loss(torch.randn(3, 4), torch.randn(2, 4))
