@@ -111,6 +111,28 @@ def test_identity_jitter_and_gain_change_nothing(scene):
     assert torch.allclose(out[0], x[0], atol=1e-5)
 
 
+def test_color_jitter_agrees_with_kornia():
+    enhance = pytest.importorskip("kornia.enhance")
+    gen = torch.Generator().manual_seed(0)
+    x = 0.35 + 0.3 * torch.rand(2, 3, 2, 3, 8, 8, generator=gen)  # mid-range: no clamping in between
+    jit = torch.tensor(JITTER_IDENTITY).repeat(2, 3, 1)
+    jit[..., :3] += 0.2 * (torch.rand(2, 3, 3, generator=gen) - 0.5)
+    jit[0, :, 3] = 1 / 3  # a third of a turn: red → green, exactly the HSV shift
+    flat = x.reshape(-1, 3, 8, 8)
+    p = jit.repeat_interleave(2, dim=1).reshape(-1, 4)
+    ref = enhance.adjust_brightness_accumulative(flat, p[:, 0])
+    ref = enhance.adjust_contrast_with_mean_subtraction(ref, p[:, 1])
+    ref = enhance.adjust_saturation_with_gray_subtraction(ref, p[:, 2])
+    ref = enhance.adjust_hue(ref, p[:, 3] * 2 * math.pi).reshape(x.shape)
+    assert torch.allclose(color_jitter(x, jit), ref, atol=1e-4)
+    # small hue shifts approximate HSV (closer than no shift at all)
+    jit[..., 3] = 0.1
+    ref_hue = enhance.adjust_hue(flat, torch.full((12,), 0.2 * math.pi)).reshape(x.shape)
+    plain = torch.tensor(JITTER_IDENTITY).repeat(2, 3, 1)
+    plain[..., 3] = 0.1
+    assert (color_jitter(x, plain) - ref_hue).abs().mean() < 0.75 * (x - ref_hue).abs().mean()
+
+
 def test_gain_scales_audio(scene):
     frames, foa, az, el, _ = scene
     gain = torch.tensor([[0.9, 1.0, 1.1, 1.0]]).expand(3, 4)

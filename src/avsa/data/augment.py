@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from kornia import enhance
 
 JITTER_ORDER = ("brightness", "contrast", "saturation", "hue")
 JITTER_RANGES = (0.4, 0.4, 0.4, 0.2)
@@ -28,6 +27,8 @@ JITTER_RANGES = (0.4, 0.4, 0.4, 0.2)
 JITTER_IDENTITY = (1.0, 1.0, 1.0, 0.0)
 GAIN_RANGE = (0.9, 1.1)
 """Audio gain ×U(0.9, 1.1) (system.md §4)."""
+GREY_WEIGHTS = (0.299, 0.587, 0.114)
+"""ITU-R 601 luma weights of R, G, B (torchvision's grayscale)."""
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -90,13 +91,35 @@ def flip_crops(crops: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     return torch.where(mask, crops.flip(-1), crops)
 
 
-def color_jitter(frames: torch.Tensor, jitter: torch.Tensor) -> torch.Tensor:
-    """Colour jitter with per-crop parameters, batched (no loop over samples).
+def _hue_rotation(turns: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) rotations of RGB about the grey axis (1, 1, 1) by ``turns`` × 360°.
 
-    Applied in the fixed order brightness, contrast, saturation, hue
-    (torchvision draws a random order; a fixed one keeps the batch in one call
-    per operation). Identity parameters return the frames unchanged up to
-    rounding of the hue round trip (< 1e-6).
+    A 1/3 turn maps red to green exactly as an HSV hue shift does; in between
+    it approximates the HSV shift (and keeps greys and the channel mean).
+    """
+    angle = turns.to(torch.float64) * (2.0 * math.pi)
+    k = torch.full((3,), 1.0 / math.sqrt(3.0), dtype=torch.float64, device=turns.device)
+    cross = torch.tensor([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]],
+                         dtype=torch.float64, device=turns.device) / math.sqrt(3.0)
+    cos, sin = torch.cos(angle)[..., None, None], torch.sin(angle)[..., None, None]
+    eye = torch.eye(3, dtype=torch.float64, device=turns.device)
+    return cos * eye + sin * cross + (1.0 - cos) * torch.outer(k, k)
+
+
+def color_jitter(frames: torch.Tensor, jitter: torch.Tensor) -> torch.Tensor:
+    """Colour jitter with per-crop parameters, as one affine colour map per crop.
+
+    In the order brightness b, contrast c, saturation s, hue h:
+    brightness scales (``x·b``), contrast blends with the frame's mean grey
+    level m (``c·x + (1 − c)·m``), saturation blends with the pixel's grey
+    level (``s·x + (1 − s)·grey``, ITU-R 601 weights) and hue rotates the
+    colour about the grey axis by h turns. All four are linear in the pixel,
+    so they compose into ``y = c·b·H·S·x + (1 − c)·b·m`` (H·1 = S·1 = 1),
+    clamped to [0, 1] once — one batched product instead of four passes and an
+    HSV round trip (≈ 10× cheaper on a CPU). Differences from torchvision's
+    ColorJitter: a fixed order, no clamping between the steps, and a hue shift
+    that equals the HSV shift at multiples of 1/3 turn and approximates it in
+    between. Identity parameters (1, 1, 1, 0) return the frames unchanged.
 
     Parameters
     ----------
@@ -108,14 +131,16 @@ def color_jitter(frames: torch.Tensor, jitter: torch.Tensor) -> torch.Tensor:
     -------
     torch.Tensor, (B, K, T, 3, S, S), in [0, 1]
     """
-    b, k, t = frames.shape[:3]
-    x = frames.reshape(b * k * t, *frames.shape[3:])
-    p = jitter.to(frames.dtype).repeat_interleave(t, dim=1).reshape(b * k * t, 4)
-    x = enhance.adjust_brightness_accumulative(x, p[:, 0])
-    x = enhance.adjust_contrast_with_mean_subtraction(x, p[:, 1])
-    x = enhance.adjust_saturation_with_gray_subtraction(x, p[:, 2])
-    x = enhance.adjust_hue(x, p[:, 3] * (2.0 * math.pi))
-    return x.reshape(frames.shape)
+    p = jitter.to(device=frames.device, dtype=torch.float64)
+    b, c, s, h = p.unbind(-1)  # (B, K)
+    grey = torch.tensor(GREY_WEIGHTS, dtype=torch.float64, device=frames.device)
+    eye = torch.eye(3, dtype=torch.float64, device=frames.device)
+    saturation = s[..., None, None] * eye + (1.0 - s)[..., None, None] * grey.expand(3, 3)  # rows: s·e_i + (1−s)·g
+    matrix = (c * b)[..., None, None] * (_hue_rotation(h) @ saturation)  # (B, K, 3, 3)
+    mean_grey = frames.mean(dim=(-1, -2)) @ grey.to(frames.dtype)  # (B, K, T)
+    offset = ((1.0 - c) * b).to(frames.dtype)[..., None] * mean_grey  # (B, K, T)
+    out = torch.einsum("bkij,bktjyx->bktiyx", matrix.to(frames.dtype), frames)
+    return (out + offset[..., None, None, None]).clamp_(0.0, 1.0)
 
 
 def normalize_imagenet(frames: torch.Tensor, *, channel_dim: int = -3) -> torch.Tensor:
