@@ -185,7 +185,7 @@ def crop_coordinates(
     front = cx > 1e-12
     safe = torch.where(front, cx, torch.ones_like(cx))
     t = torch.tan(fv.to(cam.dtype) / 2)
-    scale = (n - 1) / (2 * t) if n > 1 else torch.zeros_like(t)
+    scale = (n - 1) / (2 * t)
     col = (-cy / safe + t) * scale
     row = (-cz / safe + t) * scale
     nan = torch.full_like(col, float("nan"))
