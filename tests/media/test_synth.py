@@ -232,3 +232,34 @@ def test_config_rejects_bad_values():
         SynthConfig(width=100)
     with pytest.raises(ConfigError, match="convention"):
         SynthConfig(convention="ambi")
+
+
+def test_plane_wave_equals_the_spatial_core_encoder(rng):
+    from avsa.media.synth.render_audio import plane_wave
+    from avsa.spatial.ambisonics import encode
+
+    s = rng.standard_normal((3, 500)).astype(np.float32)
+    az = rng.uniform(-np.pi, np.pi, (3, 500))
+    el = rng.uniform(-1.5, 1.5, (3, 500))
+    np.testing.assert_allclose(plane_wave(s, az, el), encode(s, az, el).numpy(), atol=1e-6)
+    az1, el1 = rng.uniform(-3, 3, (3, 1)), rng.uniform(-1, 1, (3, 1))
+    np.testing.assert_allclose(plane_wave(s, az1, el1), encode(s, az1[:, 0], el1[:, 0]).numpy(), atol=1e-6)
+
+
+def test_cli_writes_videos_and_split_lists(tmp_path):
+    import argparse
+
+    from avsa.media.synth import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path), "--videos", "5", "--duration", "0.5", "--width", "128"])
+    assert cli.run(args) == 0
+    train = (tmp_path / "train.txt").read_text().split()
+    test = (tmp_path / "test.txt").read_text().split()
+    assert len(train) == 4 and test == ["synth-00004"]
+    for stem in train + test:
+        assert (tmp_path / f"{stem}.mp4").stat().st_size > 0
+        assert load(tmp_path / f"{stem}.json").scene in SCENES
+    scenes = [load(tmp_path / f"synth-{i:05d}.json").scene for i in range(5)]
+    assert scenes == list(SCENES[:5])  # scene classes cycle, balanced

@@ -23,7 +23,6 @@ from scipy.signal import fftconvolve
 from avsa.media.synth.config import SynthConfig
 from avsa.media.synth.scenes import SceneLayout
 from avsa.media.synth.sounds import class_sound
-from avsa.spatial.ambisonics import encode
 
 _N_AMBIENCE = 16
 
@@ -49,9 +48,31 @@ def per_sample_track(frame_times_s: np.ndarray, azimuth: np.ndarray, elevation: 
             np.interp(t, frame_times_s, elevation))
 
 
-def _encode(signal: np.ndarray, azimuth, elevation) -> np.ndarray:
-    return encode(signal.astype(np.float32), np.asarray(azimuth, np.float32),
-                  np.asarray(elevation, np.float32)).numpy()
+def plane_wave(signal: np.ndarray, azimuth, elevation) -> np.ndarray:
+    """ambiX/SN3D plane wave(s): s·[1, sin θ cos φ, sin φ, cos θ cos φ] (conventions §3).
+
+    The NumPy twin of :func:`avsa.spatial.ambisonics.encode` (tested equal to
+    it) without its per-call input validation, which dominates the cost of
+    rendering long signals.
+
+    Parameters
+    ----------
+    signal : np.ndarray, shape (..., N)
+    azimuth, elevation : array_like, radians
+        Broadcasting against ``signal`` (one per sample: shape (..., N); one
+        per signal: shape (..., 1)).
+
+    Returns
+    -------
+    np.ndarray, float32, shape (..., 4, N)
+    """
+    s = np.asarray(signal, dtype=np.float32)
+    az = np.asarray(azimuth, dtype=np.float32)
+    el = np.asarray(elevation, dtype=np.float32)
+    cos_el = np.cos(el)
+    gains = np.stack(np.broadcast_arrays(np.ones_like(az), np.sin(az) * cos_el, np.sin(el) * np.ones_like(az),
+                                         np.cos(az) * cos_el), axis=-2)
+    return gains * s[..., None, :]
 
 
 def _delay(x: np.ndarray, samples: int) -> np.ndarray:
@@ -89,7 +110,7 @@ def _ambience(layout: SceneLayout, n: int, sample_rate: int, rng: np.random.Gene
         for k in (1, 2, 3):
             noise += (0.5 / k) * np.sin(2 * np.pi * k * hum_hz * t + rng.uniform(0, 2 * np.pi, (_N_AMBIENCE, 1)))
     az, el = _fibonacci_directions(_N_AMBIENCE, rng)
-    return _encode(noise, az, el).sum(axis=0)
+    return plane_wave(noise, az[:, None], el[:, None]).sum(axis=0)
 
 
 def _reverb_tail(dry: np.ndarray, rt60_s: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -129,14 +150,14 @@ def render_foa(layout: SceneLayout, config: SynthConfig, *, dry_only: bool = Fal
             continue
         s = class_sound(obj.label, n, sr, seed=obj.seed, speech=config.speech) * 10 ** (rng.uniform(-3, 3) / 20)
         az, el = per_sample_track(layout.frame_times_s, obj.azimuth, obj.elevation, n, sr)
-        direct += _encode(s, az, el)
+        direct += plane_wave(s, az, el)
         dry_mix += s
         mirrors = [(az, -el), (-az, el), (np.pi - az, el)]
         for k in range(config.reflections):
             m_az, m_el = mirrors[k % len(mirrors)]
             gain = config.reflection_gain * 0.75**k * rng.uniform(0.8, 1.0)
             delay = int(rng.uniform(0.003, 0.025) * sr)
-            early += gain * _delay(_encode(s, m_az, m_el), delay)
+            early += gain * _delay(plane_wave(s, m_az, m_el), delay)
     e_direct = _energy(direct[0])
     mix = direct.copy()
     if not dry_only:
