@@ -24,14 +24,14 @@ def peak_hz(x: np.ndarray, sample_rate: int) -> float:
 
 
 def gray_frames(n: int, height: int = 64, width: int = 128) -> np.ndarray:
-    """Frame i is uniformly gray at level 12·i (the frame index, readable after H.264)."""
-    return np.repeat((np.arange(n, dtype=np.uint8) * 12)[:, None, None, None], height * width * 3).reshape(
+    """Frame i is uniformly gray at level 8·i, i < 32 (the frame index, readable after H.264)."""
+    return np.repeat((np.arange(n, dtype=np.uint8) * 8)[:, None, None, None], height * width * 3).reshape(
         n, height, width, 3
     )
 
 
 def frame_index(frames: np.ndarray) -> np.ndarray:
-    return np.round(frames.reshape(len(frames), -1).mean(axis=1) / 12).astype(int)
+    return np.round(frames.reshape(len(frames), -1).mean(axis=1) / 8).astype(int)
 
 
 @pytest.mark.parametrize(
@@ -93,3 +93,170 @@ def test_missing_audio_stream_is_a_media_error(tmp_path):
     io.write_av(path, gray_frames(4), 16.0)
     with pytest.raises(MediaError, match="silent_movie.mp4.*no audio stream"):
         io.read_audio(path)
+
+
+# --------------------------------------------------------------------------- readers
+
+
+@pytest.fixture(scope="module")
+def indexed_video(tmp_path_factory):
+    """32 frames at 16 fps, frame i gray level 12·i, keyframe every 8 frames."""
+    path = tmp_path_factory.mktemp("video") / "indexed.mp4"
+    io.write_av(path, gray_frames(32), 16.0, gop=8, crf=10)
+    return path
+
+
+def test_frames_of_a_window_are_the_right_frames(indexed_video):
+    frames = io.read_frames(indexed_video, start_s=0.75, duration_s=0.5)
+    assert frames.shape == (8, 64, 128, 3) and frames.dtype == np.uint8
+    np.testing.assert_array_equal(frame_index(frames), np.arange(12, 20))
+    # Resampled to 8 fps: every other frame; resized.
+    half = io.read_frames(indexed_video, start_s=1.0, duration_s=0.5, fps=8.0, size=(64, 32))
+    assert half.shape == (4, 32, 64, 3)
+    np.testing.assert_array_equal(frame_index(half), [16, 18, 20, 22])
+    # Up-sampled to 32 fps: each frame twice (nearest frame to t = start + k/32).
+    double = io.read_frames(indexed_video, start_s=0.5, duration_s=0.25, fps=32.0)
+    np.testing.assert_array_equal(frame_index(double), [8, 8, 9, 9, 10, 10, 11, 11])
+    np.testing.assert_array_equal(frame_index(io.read_frame_range(indexed_video, 29, 3, fps=16.0)), [29, 30, 31])
+
+
+def test_frames_past_the_end_are_a_media_error(indexed_video):
+    with pytest.raises(MediaError, match="indexed.mp4.*past the end"):
+        io.read_frames(indexed_video, start_s=1.5, duration_s=1.0)
+    with pytest.raises(MediaError, match="indexed.mp4.*after the end"):
+        io.read_frames(indexed_video, start_s=5.0, duration_s=1.0)
+
+
+def test_cubemap_file_is_reprojected_to_equirect(tmp_path):
+    forward = pytest.importorskip("avsa.media.synth.eac")
+    from tests.media.test_eac import angle_deg, marker_direction, marker_frame, unit
+
+    eac = forward.equirect_to_eac(marker_frame(120, 30, radius_deg=10))  # 96×64 (face 32)
+    path = tmp_path / "eac.mp4"
+    io.write_av(path, np.stack([eac] * 4), 16.0, projection="cubemap", crf=10)
+    assert io.probe(path).projection == "cubemap"
+    frames = io.read_frames(path, size=(256, 128))
+    assert frames.shape == (4, 128, 256, 3)
+    assert angle_deg(marker_direction(frames[0]), unit(120, 30)) < 2.0
+    # Told it is equirect, the frame is only resized (the marker lands elsewhere).
+    flat = io.read_frames(path, size=(256, 128), projection="equirectangular")
+    assert angle_deg(marker_direction(flat[0]), unit(120, 30)) > 10.0
+
+
+def test_resampling_48k_to_24k_keeps_frequency_and_level(tmp_path):
+    t = np.arange(2 * SR) / SR
+    audio = np.stack([0.5 * np.sin(2 * np.pi * 1000 * t)] * 4).astype(np.float32)
+    path = tmp_path / "tone.flac"
+    io.write_audio(path, audio, SR)
+    out = io.read_audio(path, start_s=0.5, duration_s=1.0, sample_rate=24000, layout="raw")
+    assert out.shape == (4, 24000)
+    assert peak_hz(out[0], 24000) == pytest.approx(1000, abs=1.5)
+    assert np.std(out[0]) == pytest.approx(0.5 / np.sqrt(2), rel=0.005)
+    # Phase continuity: matches the analytic tone at the window's times (edges included).
+    expected = 0.5 * np.sin(2 * np.pi * 1000 * (0.5 + np.arange(24000) / 24000))
+    assert np.abs(out[0] - expected).max() < 0.01
+    # 44.1 kHz → 24 kHz, an awkward ratio.
+    io.write_audio(tmp_path / "cd.wav", audio[:, : 44100], 44100)
+    cd = io.read_audio(tmp_path / "cd.wav", start_s=0.1, duration_s=0.5, sample_rate=24000, layout="raw")
+    assert cd.shape == (4, 12000)
+    assert peak_hz(cd[0], 24000) == pytest.approx(1000 * 44100 / SR, abs=2.0)  # same samples, new clock
+
+
+def plane_wave(azimuth_deg: float, elevation_deg: float, n: int = SR) -> np.ndarray:
+    """ambiX/SN3D (4, n) of band-limited noise from one direction (conventions §3, written out here)."""
+    rng = np.random.default_rng(3)
+    s = np.convolve(rng.standard_normal(n + 63), np.hanning(64) / 16, mode="valid")[:n] * 0.5
+    a, e = np.radians(azimuth_deg), np.radians(elevation_deg)
+    g = np.array([1, np.sin(a) * np.cos(e), np.sin(e), np.cos(a) * np.cos(e)])
+    return (g[:, None] * s[None]).astype(np.float32)
+
+
+def intensity_direction(foa: np.ndarray) -> np.ndarray:
+    """Unit vector of mean W·[X, Y, Z] (ambiX order W, Y, Z, X)."""
+    w, y, z, x = foa
+    v = np.array([np.mean(w * x), np.mean(w * y), np.mean(w * z)])
+    return v / np.linalg.norm(v)
+
+
+def test_youtube_aac_layout_recovers_the_direction(tmp_path):
+    foa = plane_wave(60, 20)
+    w, y, z, x = foa
+    raw = np.stack([x, y, w, np.zeros_like(w), z, np.zeros_like(w)])  # YouTube's decoded AAC order
+    path = tmp_path / "yt.m4a"
+    io.write_audio(path, raw, SR)
+    out = io.read_audio(path, duration_s=0.9, layout="youtube-aac", sample_rate=24000)
+    assert out.shape == (4, 21600)
+    d = intensity_direction(out)
+    truth = np.array([np.cos(np.radians(60)) * np.cos(np.radians(20)), np.sin(np.radians(60)) * np.cos(np.radians(20)),
+                      np.sin(np.radians(20))])
+    assert np.degrees(np.arccos(d @ truth)) < 3.0
+    assert np.std(out[0]) == pytest.approx(np.std(w), rel=0.1)
+    # Read raw, the same file is 6 channels in the order written.
+    assert io.read_audio(path, layout="raw").shape[0] == 6
+
+
+@pytest.mark.parametrize("layout", ["fuma", "n3d", "ambix+headlocked"])
+def test_other_presets_give_ambix(tmp_path, layout):
+    foa = plane_wave(-100, -15, n=SR // 4)
+    w, y, z, x = foa
+    raw = {
+        "fuma": np.stack([w / np.sqrt(2), x, y, z]),
+        "n3d": np.stack([w, np.sqrt(3) * y, np.sqrt(3) * z, np.sqrt(3) * x]) / 2,
+        "ambix+headlocked": np.stack([w, y, z, x, 0.1 * w, -0.1 * w]),
+    }[layout]
+    path = tmp_path / "foa.wav"
+    io.write_audio(path, raw, SR)
+    out = io.read_audio(path, layout=layout)
+    expected = foa / 2 if layout == "n3d" else foa
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels", [2, 3])
+def test_wrong_channel_count_names_the_file(tmp_path, channels):
+    path = tmp_path / f"ch{channels}.flac"
+    io.write_audio(path, tones(channels, n=4800), SR)
+    with pytest.raises(MediaError, match=rf"ch{channels}\.flac: has {channels} audio channels; layout 'ambix' needs 4"):
+        io.read_audio(path)
+
+
+def test_audio_window_past_the_end(tmp_path):
+    path = tmp_path / "short.flac"
+    io.write_audio(path, tones(4, n=SR), SR)
+    with pytest.raises(MediaError, match="short.flac.*past the end"):
+        io.read_audio(path, start_s=0.5, duration_s=1.0)
+    with pytest.raises(MediaError, match="short.flac.*outside"):
+        io.read_audio(path, start_s=3.0, duration_s=1.0)
+    # A shortfall under one codec frame is zero-padded.
+    tail = io.read_audio(path, start_s=0.5, duration_s=0.5 + 100 / SR, layout="raw")
+    assert tail.shape == (4, SR // 2 + 100) and np.all(tail[:, -100:] == 0)
+
+
+def test_bad_files_are_media_errors_naming_the_file(tmp_path, indexed_video):
+    cases = {}
+    cases["missing.mp4"] = None
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "noise.mp4").write_bytes(np.random.default_rng(0).bytes(20000))
+    data = indexed_video.read_bytes()
+    (tmp_path / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    for name, match in [("missing.mp4", "no such file"), ("empty.mp4", "empty file"),
+                        ("noise.mp4", "not a readable"), ("truncated.mp4", "")]:
+        for reader in (io.read_frames, io.read_audio, io.probe):
+            with pytest.raises(MediaError, match=f"{name}.*{match}"):
+                reader(tmp_path / name)
+    audio_only = tmp_path / "audio_only.flac"
+    io.write_audio(audio_only, tones(4, n=4800), SR)
+    with pytest.raises(MediaError, match="audio_only.flac: no video stream"):
+        io.read_frames(audio_only)
+
+
+def test_truncated_stream_mid_file(tmp_path):
+    """A Matroska file cut mid-stream: the readable part decodes, the rest is a clear error."""
+    path = tmp_path / "cut.mkv"
+    io.write_av(path, gray_frames(32), 16.0, audio=tones(4, n=2 * SR), sample_rate=SR, audio_codec="pcm_s16le", gop=8)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * 0.6)])
+    assert io.read_frames(path, duration_s=0.25).shape[0] == 4
+    with pytest.raises(MediaError, match="cut.mkv"):
+        io.read_audio(path, start_s=0.0, duration_s=2.0, layout="raw")
+    with pytest.raises(MediaError, match="cut.mkv"):
+        io.read_frames(path, start_s=1.5, duration_s=0.5)

@@ -91,9 +91,13 @@ def _check_file(path: str | os.PathLike) -> Path:
 
 def _open(path: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(path), mode="r")
+        container = av.open(str(path), mode="r")
     except _AV_ERRORS as exc:
         raise MediaError(path, f"not a readable media file ({_reason(exc)})") from None
+    if not container.streams.video and not container.streams.audio:
+        container.close()
+        raise MediaError(path, "no audio or video stream (truncated, or not a media file)")
+    return container
 
 
 def _reason(exc: BaseException) -> str:
@@ -217,14 +221,14 @@ def read_frames(
     _check_window(start_s, duration_s)
     if fps is not None and not (fps > 0 and math.isfinite(fps)):
         raise InputError(f"fps must be positive, got {fps!r}")
-    stereo_mode = None
+    stereo_mode, padding = None, 0
     if projection == "auto":
         spherical = metadata.read_spherical(p)
         projection = "equirectangular"
         if spherical is not None:
             stereo_mode = spherical.stereo_mode
             if spherical.projection == "cubemap":
-                projection = "cubemap"
+                projection, padding = "cubemap", spherical.cubemap_padding or 0
     with _open(p) as container:
         if not container.streams.video:
             raise MediaError(p, "no video stream")
@@ -242,8 +246,11 @@ def read_frames(
         if end_s is not None and start_s >= end_s:
             raise MediaError(p, f"window starts at {start_s:.3f} s, after the end of the video ({end_s:.3f} s)")
         targets = start_s + np.arange(n_out) / out_fps
-        picked = _pick_nearest(p, container, stream, targets, native_fps)
-    frames = [_to_equirect(frame, projection, stereo_mode, size) for frame in picked]
+
+        def convert(frame: av.VideoFrame) -> np.ndarray:
+            return _to_equirect(frame, projection, stereo_mode, size, padding)
+
+        frames = _pick_nearest(p, container, stream, targets, native_fps, convert)
     if not frames:
         w, h = size if size is not None else (0, 0)
         return np.zeros((0, h, w, 3), np.uint8)
@@ -265,13 +272,25 @@ def read_frame_range(path: str | os.PathLike, first_frame: int, n_frames: int, *
     )
 
 
-def _pick_nearest(p: Path, container, stream, targets: np.ndarray, native_fps: float | None) -> list[av.VideoFrame]:
-    """Decode forward from the keyframe before targets[0]; pick the nearest frame per target."""
+def _pick_nearest(p: Path, container, stream, targets: np.ndarray, native_fps: float | None, convert) -> list[np.ndarray]:
+    """Decode forward from the keyframe before targets[0]; the nearest frame per target, converted.
+
+    Frames are converted while the decoder is open (a decoded frame's buffer
+    does not outlive its container); a frame picked twice is converted once.
+    """
     if len(targets) == 0:
         return []
     frame_period = 1.0 / native_fps if native_fps else 0.04
     tb = stream.time_base
-    picked: list[av.VideoFrame] = []
+    picked: list[np.ndarray] = []
+    converted: dict[int, np.ndarray] = {}
+
+    def take(frame: av.VideoFrame) -> None:
+        if id(frame) not in converted:
+            converted.clear()  # only the latest two frames can be picked again
+            converted[id(frame)] = convert(frame)
+        picked.append(converted[id(frame)])
+
     previous: tuple[float, av.VideoFrame] | None = None
     k = 0
     n_decoded = 0
@@ -283,9 +302,9 @@ def _pick_nearest(p: Path, container, stream, targets: np.ndarray, native_fps: f
             t = float(frame.pts * tb) if frame.pts is not None else (frame.time or 0.0)
             while k < len(targets) and (t >= targets[k]):
                 if previous is not None and abs(previous[0] - targets[k]) <= abs(t - targets[k]):
-                    picked.append(previous[1])
+                    take(previous[1])
                 else:
-                    picked.append(frame)
+                    take(frame)
                 k += 1
             if k == len(targets):
                 break
@@ -301,12 +320,12 @@ def _pick_nearest(p: Path, container, stream, targets: np.ndarray, native_fps: f
             raise MediaError(
                 p, f"window needs a frame at {targets[k]:.3f} s, past the end of the video (last frame {last})"
             )
-        picked.append(previous[1])
+        take(previous[1])
         k += 1
     return picked
 
 
-def _to_equirect(frame: av.VideoFrame, projection: str, stereo_mode: str | None, size) -> np.ndarray:
+def _to_equirect(frame: av.VideoFrame, projection: str, stereo_mode: str | None, size, padding: int) -> np.ndarray:
     if projection == "equirectangular" and stereo_mode != "top-bottom":
         if size is None:
             return frame.to_ndarray(format="rgb24")
@@ -321,7 +340,7 @@ def _to_equirect(frame: av.VideoFrame, projection: str, stereo_mode: str | None,
 
         face = rgb.shape[0] // 2
         out = tuple(size) if size is not None else (4 * face, 2 * face)
-        return eac_to_equirect(rgb, out)
+        return eac_to_equirect(rgb, out, padding=padding)
     if size is None:
         return np.ascontiguousarray(rgb)
     return _resize(rgb, size)
