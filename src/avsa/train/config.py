@@ -64,6 +64,8 @@ class ModelConfig:
     transformer_depth: int = 2
     transformer_ff: int = 2048
     dropout: float = 0.1
+    norm: str = "batch"
+    """``batch`` (BatchNorm; SyncBatchNorm under DDP on GPUs) or ``group`` (per-sample GroupNorm)."""
     direction_encoding: bool = False
     """Add an encoding of each crop's direction to the transformer tokens (off in the paper)."""
 
@@ -103,6 +105,8 @@ class TrainConfig:
     """Deterministic algorithms, so a resumed run reproduces an uninterrupted one bit for bit."""
     sync_batchnorm: bool = True
     """Use SyncBatchNorm under DDP so statistics cover the global batch."""
+    init: str = ""
+    """Checkpoint of another run whose encoders start the first stage (e.g. AVSA from an AVC run)."""
     log_every: int = 10
     checkpoint_every: int = 100
     data: DataConfig = field(default_factory=DataConfig)
@@ -121,6 +125,7 @@ class TrainConfig:
         _one_of("data.crops", d.crops, CROP_MODES)
         _one_of("data.format", d.format, FORMATS)
         _one_of("data.features", d.features, FEATURES)
+        _one_of("model.norm", self.model.norm, ("batch", "group"))
         if (d.format, d.features) not in VALID_AUDIO:
             raise ConfigError(
                 f"data.format={d.format!r} with data.features={d.features!r} is not a valid pair; "

@@ -1,0 +1,85 @@
+"""Training batches for one stage: decode on the CPU, build samples on the device.
+
+The batch of optimisation step ``s`` is fixed by (seed, stage, s): the
+loader's epoch order and every item's randomness depend only on the seed, the
+epoch and the item index (:mod:`avsa.data.loader`), so a resumed run replays
+exactly the batches an uninterrupted one would have seen, and ``W`` processes
+with ``B/W`` clips each see the same global batch as one process with ``B``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from avsa.data.loader import SampleDataset, make_loader
+from avsa.data.normalize import load_stats
+from avsa.data.samples import SampleBuilder
+from avsa.errors import ConfigError
+from avsa.train.config import STAGES, TrainConfig
+
+
+class TrainBatches:
+    """Endless iterator of ``(video, audio, directions)`` on ``device`` for one stage.
+
+    ``video`` (B, K, 3, T, S, S), ``audio`` (B, K, C, 100, 128), ``directions``
+    (B, K, 2) crop centres (azimuth, elevation) in radians; K = 1 for AVC and
+    4 for AVSA; B = this process's share of the stage's batch size.
+    """
+
+    def __init__(self, config: TrainConfig, *, stage: str, start_step: int = 0, rank: int = 0,
+                 world_size: int = 1, device: torch.device | str = "cpu"):
+        d = config.data
+        stage_cfg = getattr(config, stage)
+        if stage_cfg.batch_size % world_size:
+            raise ConfigError(
+                f"{stage}.batch_size={stage_cfg.batch_size} does not split over {world_size} processes"
+            )
+        self.device = torch.device(device)
+        seed = config.seed * len(STAGES) + STAGES.index(stage)
+        self.dataset = SampleDataset(
+            d.cache, split=d.split, crop_mode=d.crops, n_crops=1 if stage == "avc" else 4,
+            detector=d.detector, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps,
+            sample_rate=d.sample_rate, seed=seed, augment=d.augment,
+        )
+        self.loader = make_loader(
+            self.dataset, batch_size=stage_cfg.batch_size // world_size, num_workers=d.num_workers,
+            seed=seed, rank=rank, world_size=world_size, pin_memory=self.device.type == "cuda",
+        )
+        per_epoch = self.loader.batches_per_epoch()
+        if per_epoch == 0:
+            raise ConfigError(
+                f"{d.cache}: {len(self.dataset)} clips in split {d.split!r} give no batch of "
+                f"{stage_cfg.batch_size} clips; lower {stage}.batch_size or prepare more clips"
+            )
+        self._batches = self.loader.forever(start_epoch=start_step // per_epoch,
+                                            start_batch=start_step % per_epoch)
+        stats = load_stats(d.cache, d.format, d.features) if d.normalize else None
+        self.builder = SampleBuilder(
+            fmt=d.format, features=d.features, stats=stats, crop_size=d.crop_size,
+            sample_rate=d.sample_rate, normalize=d.normalize, augment=d.augment,
+        ).to(self.device)
+
+    def audio_stats(self) -> dict:
+        """The per-band log-mel statistics in use, for the checkpoint (empty without normalisation)."""
+        if not self.builder.normalize:
+            return {}
+        return {"mean": self.builder.mean.detach().cpu(), "std": self.builder.std.detach().cpu(),
+                "format": self.builder.fmt, "features": self.builder.features}
+
+    @property
+    def skipped(self) -> int:
+        """Unreadable clips skipped so far (this process)."""
+        return self.loader.skipped
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        raw = next(self._batches).to(self.device, non_blocking=True)
+        with torch.no_grad():
+            video, audio = self.builder(raw)
+        directions = torch.stack([raw.azimuth, raw.elevation], dim=-1)
+        return video, audio, directions
+
+    def close(self) -> None:
+        self._batches.close()

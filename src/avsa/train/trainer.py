@@ -1,0 +1,317 @@
+"""The AVC → AVSA curriculum, from one CPU to many GPUs.
+
+Commands (see ``avsa train --help``)::
+
+    # tiny model on the synthetic world, one CPU
+    avsa train --config tiny/foa-iv data.cache=demo_out/cache
+    # one GPU, full scale
+    avsa train --config full/foa-iv-objects data.cache=/data/yt360-cache
+    # 8 GPUs on one node (batch sizes are global: split over the processes)
+    torchrun --nproc_per_node=8 -m avsa.cli train --config full/foa-iv data.cache=...
+    # resume a killed run where its last checkpoint left it
+    avsa train --resume runs/foa-iv-20260101-120000
+
+A run folder holds ``config.yaml`` (resolved), ``commit.txt``, ``metrics.jsonl``,
+TensorBoard logs under ``tb/`` and ``checkpoints/`` (``last.pt`` every
+``checkpoint_every`` steps, ``<stage>.pt`` when a stage ends).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import yaml
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm.auto import tqdm
+
+from avsa.errors import AvsaError, ConfigError
+from avsa.models.build import build_model
+from avsa.models.losses import avc_loss, avsa_loss
+from avsa.train import distributed as dist_utils
+from avsa.train.checkpoint import git_commit, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from avsa.train.config import STAGES, TrainConfig, from_dict, to_dict
+from avsa.train.data import TrainBatches
+from avsa.train.norm import batchnorm_to_groupnorm
+
+
+class NonFiniteLossError(AvsaError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def make_run_dir(config: TrainConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run = Path(config.out) / f"{config.name}-{stamp}"
+    suffix = 1
+    while run.exists():
+        suffix += 1
+        run = Path(config.out) / f"{config.name}-{stamp}-{suffix}"
+    return run
+
+
+def stage_model(config: TrainConfig, stage: str) -> torch.nn.Module:
+    """The model of one stage, built from explicit arguments."""
+    m = config.model
+    model = build_model(
+        stage,
+        audio_channels=config.audio_channels,
+        video_width=m.video_width,
+        audio_width=m.audio_width,
+        dim=m.dim,
+        transformer_depth=m.transformer_depth,
+        transformer_ff=m.transformer_ff,
+        dropout=m.dropout,
+        direction_encoding=m.direction_encoding,
+    )
+    if m.norm == "group":
+        batchnorm_to_groupnorm(model)
+    return model
+
+
+def lr_lambda(step: int, *, steps: int, warmup: int, schedule: str) -> float:
+    """Multiplier of the base learning rate at ``step``."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "cosine" and steps > warmup:
+        progress = (step - warmup) / max(1, steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return 1.0
+
+
+def compute_loss(stage: str, model, video, audio, directions, config: TrainConfig):
+    """Forward one batch and return the loss result (``.loss`` and ``.metrics``)."""
+    if stage == "avc":
+        # video (B, 1, 3, T, H, W), audio (B, 1, C, T', F) -> one crop per clip
+        out = model(video[:, 0], audio[:, 0])
+        return avc_loss(out.video, out.audio, temperature=config.temperature)
+    out = model(video, audio, directions=directions)
+    return avsa_loss(out, temperature=config.temperature, negatives=config.avsa.negatives)
+
+
+class Trainer:
+    """Runs the stages of one config in one run folder (rank 0 writes)."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, info: dist_utils.DistInfo):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.info = info
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.writer = None
+        self.metrics_file = None
+        self.audio_stats: dict = {}
+
+    # ------------------------------------------------------------------ logging
+    def _open_logs(self):
+        if not self.info.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(self.config), sort_keys=False))
+        (self.run_dir / "commit.txt").write_text(git_commit() + "\n")
+        self.metrics_file = open(self.run_dir / "metrics.jsonl", "a")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tb"))
+        except ImportError:  # tensorboard is a dependency, but keep training without it
+            self.writer = None
+
+    def _log(self, stage: str, step: int, metrics: dict[str, float]):
+        if not self.info.is_main:
+            return
+        row = {"stage": stage, "step": step, **{k: float(v) for k, v in metrics.items()}}
+        self.metrics_file.write(json.dumps(row) + "\n")
+        self.metrics_file.flush()
+        if self.writer is not None:
+            for k, v in metrics.items():
+                self.writer.add_scalar(f"{stage}/{k}", v, step)
+
+    def _close_logs(self):
+        if self.metrics_file is not None:
+            self.metrics_file.close()
+        if self.writer is not None:
+            self.writer.close()
+
+    # --------------------------------------------------------------- checkpoint
+    def _save(self, name: str, stage: str, step: int, finished: bool, model, optimizer, scheduler, metrics):
+        if not self.info.is_main:
+            return
+        core = model.module if isinstance(model, DDP) else model
+        save_checkpoint(
+            self.ckpt_dir / name,
+            {
+                "config": to_dict(self.config),
+                "commit": git_commit(),
+                "stage": stage,
+                "step": step,
+                "finished": finished,
+                "model": core.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_state(),
+                "audio_stats": self.audio_stats,
+                "metrics": {k: float(v) for k, v in metrics.items()},
+            },
+        )
+
+    def _init_model(self):
+        """The model of ``config.init`` (a checkpoint of another run) for the first stage's encoders."""
+        payload = load_checkpoint(self.config.init, map_location="cpu")
+        saved = from_dict(TrainConfig, payload["config"])
+        if saved.audio_channels != self.config.audio_channels or saved.model != self.config.model:
+            raise ConfigError(
+                f"init={self.config.init}: its model ({saved.model}, {saved.audio_channels} audio channels) "
+                f"differs from this config's ({self.config.model}, {self.config.audio_channels})"
+            )
+        model = stage_model(saved, payload["stage"])
+        model.load_state_dict(payload["model"])
+        return model
+
+    def _resume_point(self):
+        """(stage, checkpoint) to continue from, or (None, None) for a fresh run."""
+        last = self.ckpt_dir / "last.pt"
+        if not last.exists():
+            return None, None
+        return None, load_checkpoint(last, map_location="cpu")
+
+    # --------------------------------------------------------------------- run
+    def run(self) -> Path:
+        cfg, info = self.config, self.info
+        torch.manual_seed(cfg.seed)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        self._open_logs()
+        _, resume = self._resume_point()
+        previous = None  # model of the previous stage (for the curriculum)
+        try:
+            for stage in cfg.stages:
+                if resume is not None and STAGES.index(resume["stage"]) > STAGES.index(stage):
+                    continue  # this stage finished before the checkpoint
+                ckpt = resume if resume is not None and resume["stage"] == stage else None
+                if ckpt is None and previous is None and cfg.init:
+                    previous = self._init_model()
+                previous = self._run_stage(stage, ckpt, previous)
+                resume = None
+        finally:
+            self._close_logs()
+        return self.run_dir
+
+    def _run_stage(self, stage: str, ckpt: dict | None, previous):
+        cfg, info = self.config, self.info
+        scfg = getattr(cfg, stage)
+        device = info.device
+
+        # -- model: AVSA starts from the AVC encoders, heads and transformers fresh
+        model = stage_model(cfg, stage)
+        if ckpt is None and previous is not None:
+            model.load_encoders_from(previous)
+        model.to(device)
+        if info.distributed and cfg.sync_batchnorm and cfg.model.norm == "batch":
+            if device.type == "cuda":
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            elif info.is_main and stage == cfg.stages[0]:
+                warnings.warn("SyncBatchNorm needs GPUs: on CPU each process normalises with its own "
+                              "batch statistics (use model.norm=group for exact multi-process runs)")
+
+        # -- optimiser and schedule
+        optimizer = torch.optim.Adam(model.parameters(), lr=scfg.lr, weight_decay=scfg.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda s: lr_lambda(s, steps=scfg.steps, warmup=scfg.warmup_steps, schedule=scfg.schedule),
+        )
+
+        # -- resume
+        start = 0
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            set_rng_state(ckpt["rng"])
+            start = int(ckpt["step"])
+            if ckpt.get("finished"):
+                start = scfg.steps
+        if info.distributed:
+            model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+        # -- data: the batch of step s is fixed by (seed, stage, s), so resuming replays exactly
+        batches = TrainBatches(cfg, stage=stage, start_step=start, rank=info.rank, world_size=info.world_size,
+                               device=device)
+        self.audio_stats = batches.audio_stats()
+
+        # -- loop
+        amp = cfg.amp and device.type == "cuda"
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
+        autocast = torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext()
+        model.train()
+        metrics: dict[str, float] = {}
+        bar = tqdm(total=scfg.steps, initial=start, desc=f"{stage}", disable=not info.is_main, unit="step",
+                   dynamic_ncols=True)
+        t0, seen = time.perf_counter(), 0
+        step = start
+        for step in range(start, scfg.steps):
+            video, audio, directions = next(batches)
+            with autocast:
+                result = compute_loss(stage, model, video, audio, directions, cfg)
+            loss = result.loss
+            if dist_utils.any_true(not torch.isfinite(loss).item(), info):
+                bar.close()
+                raise NonFiniteLossError(
+                    f"{stage} step {step}: the loss is {loss.item()} (not finite); stopped. "
+                    f"The last good checkpoint is {self.ckpt_dir / 'last.pt'} "
+                    "— lower the learning rate or check the data, then resume with --resume"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            seen += video.shape[0] * info.world_size
+            done = step + 1
+            if done % cfg.log_every == 0 or done == scfg.steps:
+                elapsed = time.perf_counter() - t0
+                metrics = {"loss": loss.item(), **{k: float(v) for k, v in result.metrics.items()},
+                           "lr": scheduler.get_last_lr()[0], "samples_per_s": seen / max(elapsed, 1e-9),
+                           "skipped_clips": float(batches.skipped)}
+                metrics = dist_utils.mean_over_ranks(metrics, info)
+                self._log(stage, done, metrics)
+                bar.set_postfix({k: f"{metrics[k]:.3g}" for k in ("loss", "lr") if k in metrics})
+                t0, seen = time.perf_counter(), 0
+            if done % cfg.checkpoint_every == 0 and done < scfg.steps:
+                self._save("last.pt", stage, done, False, model, optimizer, scheduler, metrics)
+            bar.update(1)
+        bar.close()
+        batches.close()
+        self._save(f"{stage}.pt", stage, scfg.steps, True, model, optimizer, scheduler, metrics)
+        self._save("last.pt", stage, scfg.steps, True, model, optimizer, scheduler, metrics)
+        return model.module if isinstance(model, DDP) else model
+
+
+def train(config: TrainConfig, *, run_dir: str | Path | None = None) -> Path:
+    """Run the curriculum of ``config``; returns the run folder."""
+    info = dist_utils.setup(config.device)
+    try:
+        if run_dir is None:
+            run_dir = make_run_dir(config)
+            if info.distributed:  # every rank must agree on the folder
+                obj = [str(run_dir)]
+                torch.distributed.broadcast_object_list(obj, src=0)
+                run_dir = Path(obj[0])
+        return Trainer(config, Path(run_dir), info).run()
+    finally:
+        dist_utils.teardown()
+
+
+def resume(run_dir: str | Path) -> Path:
+    """Continue a run from ``run_dir/checkpoints/last.pt`` with its saved config."""
+    run_dir = Path(run_dir)
+    cfg_file = run_dir / "config.yaml"
+    if not cfg_file.is_file():
+        raise ConfigError(f"{run_dir}: not a run folder (no config.yaml)")
+    config = from_dict(TrainConfig, yaml.safe_load(cfg_file.read_text())).validate()
+    return train(config, run_dir=run_dir)
