@@ -17,7 +17,10 @@ class SynthConfig:
 
     Levels are in dB relative to the direct sound of the sounding objects
     (energy of the W channel), so they keep their meaning for any number of
-    sources.
+    sources. Reflections and the reverberant tail are correlated with the
+    direct sound, so like a real room they move the validity ratio ρ of an
+    ambiX clip away from 1; at the defaults a 10-s clip stays within about
+    ±0.1 (measured 0.92–1.09 over 12 seeds).
 
     Attributes
     ----------
@@ -66,10 +69,10 @@ class SynthConfig:
     moving_probability: float = 0.5
     size_range: tuple[float, float] = (0.35, 0.65)
     ambience_db: float = -20.0
-    reverb_db: float = -15.0
+    reverb_db: float = -20.0
     noise_db: float = -60.0
     reflections: int = 3
-    reflection_gain: float = 0.4
+    reflection_gain: float = 0.3
     rt60_s: float = 0.5
     peak: float = 0.5
     convention: str = "ambix"

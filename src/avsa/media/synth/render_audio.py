@@ -5,8 +5,8 @@ at its direction, sample by sample (the per-frame track interpolated linearly
 to audio rate, azimuth unwrapped), so moving objects move in the audio too.
 Added, with levels relative to the direct sound (``SynthConfig``):
 
-- early reflections: delayed (3–25 ms), attenuated copies from mirrored
-  directions (floor: φ → −φ; side wall: θ → −θ; front/back wall: θ → π − θ);
+- early reflections: delayed (3–25 ms), attenuated and scattered (convolved
+  with 8 ms of decaying noise) copies from mirrored directions (floor: φ → −φ; side wall: θ → −θ; front/back wall: θ → π − θ);
 - a reverberant tail: the dry mix convolved with an exponentially decaying
   diffuse impulse response (independent noise per channel; W at full, X, Y, Z
   at 1/√3 so E[X² + Y² + Z²] = E[W²], the SN3D diffuse field);
@@ -80,6 +80,17 @@ def _delay(x: np.ndarray, samples: int) -> np.ndarray:
     if samples < x.shape[-1]:
         out[..., samples:] = x[..., : x.shape[-1] - samples]
     return out
+
+
+def _scatter(x: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A wall's rough scattering: x convolved with a short decaying noise of unit energy.
+
+    Decorrelates a reflection from the direct sound (so the mix keeps the
+    validity ratio ρ ≈ 1 of uncorrelated SN3D components) at equal energy.
+    """
+    length = int(0.008 * sample_rate)
+    h = rng.standard_normal(length) * np.exp(-np.arange(length) / (0.002 * sample_rate))
+    return fftconvolve(x, h / np.linalg.norm(h))[: x.size]
 
 
 def _energy(x: np.ndarray) -> float:
@@ -157,7 +168,7 @@ def render_foa(layout: SceneLayout, config: SynthConfig, *, dry_only: bool = Fal
             m_az, m_el = mirrors[k % len(mirrors)]
             gain = config.reflection_gain * 0.75**k * rng.uniform(0.8, 1.0)
             delay = int(rng.uniform(0.003, 0.025) * sr)
-            early += gain * _delay(plane_wave(s, m_az, m_el), delay)
+            early += gain * _delay(plane_wave(_scatter(s, sr, rng), m_az, m_el), delay)
     e_direct = _energy(direct[0])
     mix = direct.copy()
     if not dry_only:
