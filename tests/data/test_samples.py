@@ -8,7 +8,7 @@ import torch
 
 from avsa.data.augment import JITTER_IDENTITY, color_jitter, draw_augmentation
 from avsa.data.loader import RawBatch
-from avsa.data.normalize import BandStats, StatsAccumulator, apply_stats
+from avsa.data.normalize import BandStats, StatsAccumulator
 from avsa.data.samples import SampleBuilder, build_batch, crop_video, rotated_audio
 from avsa.errors import ConfigError
 from avsa.spatial import ambisonics
