@@ -1,0 +1,123 @@
+"""AVSA translation transformers, curriculum weight loading, and learning on learnable data."""
+
+import pytest
+import torch
+
+from avsa.errors import ConfigError
+from avsa.models.build import build_model
+from avsa.models.losses import avc_loss, avsa_loss
+
+TINY = dict(width=0.125, transformer_ff=32, dim=16)
+
+
+def tiny(stage, channels=1, **kw):
+    torch.manual_seed(0)
+    return build_model(stage, audio_channels=channels, **{**TINY, **kw})
+
+
+def batch(b=2, k=4, c=1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, k, 3, 2, 16, 16, generator=g), torch.randn(b, k, c, 16, 16, generator=g)
+
+
+def test_translation_is_crop_equivariant_without_direction_encoding():
+    """Permuting the crops of a clip permutes every output the same way (attention over a set)."""
+    model = tiny("avsa").eval()
+    video, audio = batch()
+    perm = torch.tensor([2, 0, 3, 1])
+    with torch.no_grad():
+        out = model(video, audio)
+        out_p = model(video[:, perm], audio[:, perm])
+    for name in ("video_target", "audio_target", "video_pred", "audio_pred"):
+        assert torch.allclose(getattr(out, name)[:, perm], getattr(out_p, name), atol=1e-5), name
+
+
+def test_prediction_of_a_crop_depends_on_the_other_crops():
+    """v̂_k comes from the audio of all K crops (attention), not from a_k alone."""
+    model = tiny("avsa").eval()
+    video, audio = batch()
+    changed = audio.clone()
+    changed[:, 3] = torch.randn_like(changed[:, 3])
+    with torch.no_grad():
+        a, b = model(video, audio), model(video, changed)
+    assert not torch.allclose(a.video_pred[:, 0], b.video_pred[:, 0], atol=1e-4)
+    assert torch.allclose(a.audio_target[:, 0], b.audio_target[:, 0])  # target head is per crop
+    assert torch.allclose(a.audio_pred, b.audio_pred)  # V2A sees only video
+
+
+def test_direction_encoding_uses_directions():
+    model = tiny("avsa", direction_encoding=True).eval()
+    video, audio = batch()
+    d1 = torch.zeros(2, 4, 2)
+    d2 = d1.clone()
+    d2[:, 1, 0] = 1.5
+    with torch.no_grad():
+        o1, o2 = model(video, audio, directions=d1), model(video, audio, directions=d2)
+    assert not torch.allclose(o1.video_pred[:, 1], o2.video_pred[:, 1], atol=1e-4)
+    assert torch.allclose(o1.video_target, o2.video_target)
+
+
+def test_load_encoders_from_avc_copies_encoders_only():
+    avc = tiny("avc", channels=4)
+    torch.manual_seed(1)
+    avsa = build_model("avsa", audio_channels=4, **TINY)
+    heads_before = {k: v.clone() for k, v in avsa.state_dict().items() if "encoder." not in k}
+    loaded = avsa.load_encoders_from(avc)
+    assert set(loaded) == {k for k in avc.state_dict() if "encoder." in k}
+    for k, v in avc.state_dict().items():
+        if "encoder." in k:
+            assert torch.equal(avsa.state_dict()[k], v), k
+    for k, v in avsa.state_dict().items():
+        if "encoder." not in k:
+            assert torch.equal(v, heads_before[k]), k
+    # a DDP-wrapped state dict ("module." prefix) loads too
+    wrapped = {"module." + k: v for k, v in avc.state_dict().items()}
+    assert len(avsa.load_encoders_from(wrapped)) == len(loaded)
+
+
+def test_partial_or_mismatched_load_fails_loudly_and_loads_nothing():
+    avc = tiny("avc", channels=4)
+    avsa = tiny("avsa", channels=4)
+    before = {k: v.clone() for k, v in avsa.state_dict().items()}
+    state = dict(avc.state_dict())
+    state.pop("audio_encoder.stem.1.weight")
+    with pytest.raises(ConfigError, match="missing"):
+        avsa.load_encoders_from(state)
+    with pytest.raises(ConfigError, match="shapes differ"):
+        avsa.load_encoders_from(tiny("avc", channels=7))
+    with pytest.raises(ConfigError, match="missing"):
+        avsa.load_encoders_from({"video_head.weight": torch.zeros(1)})
+    for k, v in avsa.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def learnable_batch(b=4, k=4, seed=0):
+    """Audio of crop (b, k) = a fixed function of its video, so the pairs are learnable."""
+    g = torch.Generator().manual_seed(seed)
+    video = torch.randn(b, k, 3, 2, 16, 16, generator=g)
+    audio = video[:, :, :1, 0] + 0.1 * torch.randn(b, k, 1, 16, 16, generator=g)  # B x K x 1 x 16 x 16
+    return video, audio
+
+
+@pytest.mark.parametrize("stage", ["avc", "avsa"])
+def test_a_few_steps_lower_the_loss(stage):
+    model = tiny(stage, dropout=0.0) if stage == "avsa" else tiny(stage)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    video, audio = learnable_batch()
+
+    def loss_fn():
+        if stage == "avc":
+            out = model(video.flatten(0, 1), audio.flatten(0, 1))
+            return avc_loss(out.video, out.audio)
+        return avsa_loss(model(video, audio))
+
+    first = loss_fn()
+    for _ in range(12):
+        result = loss_fn()
+        opt.zero_grad()
+        result.loss.backward()
+        opt.step()
+    last = loss_fn()
+    assert last.loss.item() < 0.7 * first.loss.item()
+    key = "avc_acc" if stage == "avc" else "avsa_acc"
+    assert last.metrics[key] > first.metrics[key]
