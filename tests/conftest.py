@@ -14,3 +14,26 @@ torch.set_num_threads(1)
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def synthetic_cache(tmp_path_factory):
+    """A tiny prepared cache of the synthetic world, made once per test session.
+
+    Ten 2-s videos (256×128; 8 train, 2 test) → ``avsa prepare`` (128×64) → ``avsa stats`` for
+    ambi+mel and ambi+iv → ``avsa detect --detector oracle``.
+    """
+    from avsa.cli import main
+
+    root = tmp_path_factory.mktemp("synthetic-world")
+    src, cache = root / "synth", root / "cache"
+    steps = [
+        ["synth", "--out", str(src), "--videos", "10", "--duration", "2", "--width", "256"],
+        ["prepare", str(src), "--out", str(cache), "--width", "128"],
+        ["stats", str(cache), "--format", "ambi", "--features", "mel", "--windows", "32", "--split", "train"],
+        ["stats", str(cache), "--format", "ambi", "--features", "iv", "--windows", "32", "--split", "train"],
+        ["detect", str(cache), "--detector", "oracle"],
+    ]
+    for argv in steps:
+        assert main(argv) == 0, argv
+    return cache

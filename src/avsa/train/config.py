@@ -77,6 +77,8 @@ class StageConfig:
     steps: int = 1000
     batch_size: int = 28
     """Clips per step, summed over all processes (AVSA: each clip gives 4 crops)."""
+    optimizer: str = "adam"
+    """``adam`` (the paper) or ``sgd`` (momentum 0.9)."""
     lr: float = 1e-4
     weight_decay: float = 1e-5
     warmup_steps: int = 0
@@ -136,6 +138,7 @@ class TrainConfig:
             if s.steps < 0 or s.batch_size < 2:
                 raise ConfigError(f"{stage}: steps must be >= 0 and batch_size >= 2")
             _one_of(f"{stage}.schedule", s.schedule, ("constant", "cosine"))
+            _one_of(f"{stage}.optimizer", s.optimizer, ("adam", "sgd"))
             _one_of(f"{stage}.negatives", s.negatives, ("paper", "same-crop"))
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be positive, got {self.temperature}")

@@ -220,7 +220,10 @@ class Trainer:
                               "batch statistics (use model.norm=group for exact multi-process runs)")
 
         # -- optimiser and schedule
-        optimizer = torch.optim.Adam(model.parameters(), lr=scfg.lr, weight_decay=scfg.weight_decay)
+        if scfg.optimizer == "adam":
+            optimizer = torch.optim.Adam(model.parameters(), lr=scfg.lr, weight_decay=scfg.weight_decay)
+        else:
+            optimizer = torch.optim.SGD(model.parameters(), lr=scfg.lr, momentum=0.9, weight_decay=scfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
             lambda s: lr_lambda(s, steps=scfg.steps, warmup=scfg.warmup_steps, schedule=scfg.schedule),
