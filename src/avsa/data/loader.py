@@ -193,7 +193,11 @@ class SampleDataset(Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, index: int) -> RawSample | None:
+    def __getitem__(self, index: "int | tuple[int, int]") -> RawSample | None:
+        if isinstance(index, tuple):  # (epoch, index) from SampleLoader.forever: workers live across epochs
+            epoch, index = index
+            if epoch != self.epoch:
+                self.set_epoch(epoch)
         try:
             return self._item(index)
         except MediaError as error:
@@ -361,10 +365,35 @@ class SampleLoader:
                 f"{len(self.dataset)} clips give no batch of {self.batch_size} "
                 f"on {self.sampler.world_size} process(es): lower the batch size or add clips"
             )
-        epoch, start = start_epoch, start_batch
+        # One DataLoader for all epochs, so worker processes start once (not once per epoch):
+        # its batches are lists of (epoch, index), exactly the batches of the per-epoch loop.
+        loader = DataLoader(
+            self.dataset, batch_sampler=_EpochStream(self, start_epoch, start_batch), num_workers=self.num_workers,
+            collate_fn=collate, pin_memory=self.pin_memory,
+            worker_init_fn=_worker_init if self.num_workers > 0 else None,
+            generator=torch.Generator().manual_seed(self.seed * 100_003 + start_epoch),
+        )
+        for batch in loader:
+            self.skipped += batch.skipped
+            if isinstance(batch, RawBatch):
+                yield batch
+
+
+class _EpochStream(Sampler[list]):
+    """Batches of ``(epoch, index)`` for epoch after epoch, endlessly (see :meth:`SampleLoader.forever`)."""
+
+    def __init__(self, loader: SampleLoader, start_epoch: int, start_batch: int):
+        self.loader, self.start_epoch, self.start_batch = loader, start_epoch, start_batch
+
+    def __iter__(self):
+        sampler, size = self.loader.sampler, self.loader.batch_size
+        epoch, start = self.start_epoch, self.start_batch
         while True:
-            self.set_epoch(epoch, start_batch=start)
-            yield from self
+            sampler.set_epoch(epoch, start * size)
+            indices = list(sampler)
+            stop = len(indices) - len(indices) % size if self.loader.drop_last else len(indices)
+            for first in range(0, stop, size):
+                yield [(epoch, i) for i in indices[first:first + size]]
             epoch, start = epoch + 1, 0
 
 
