@@ -37,3 +37,17 @@ def synthetic_cache(tmp_path_factory):
     for argv in steps:
         assert main(argv) == 0, argv
     return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synthetic_cache, tmp_path_factory):
+    """A run folder of a tiny foa-iv-objects model trained a few steps on ``synthetic_cache``."""
+    from avsa.train.config import load_config
+    from avsa.train.trainer import train
+
+    out = tmp_path_factory.mktemp("tiny-run")
+    cfg = load_config("tiny/foa-iv-objects", [
+        f"data.cache={synthetic_cache}", f"out={out}", "model.video_width=0.125", "model.audio_width=0.125",
+        "model.transformer_ff=64", "data.crop_size=16", "avc.batch_size=4", "avsa.batch_size=4",
+        "avc.steps=2", "avsa.steps=2"])
+    return train(cfg, run_dir=out / "run")

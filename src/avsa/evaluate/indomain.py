@@ -1,0 +1,251 @@
+"""In-domain evaluation (system.md §6, paper Table II) on a prepared cache.
+
+Fixed windows of the test split (no augmentation), four crops per window
+(object-oriented when the cache has detections of ``detector``, else random):
+
+- ``avsa-contrastive``: with the model's own heads, does each crop's audio pick
+  its own crop among the window's four? (chance 25%) — also per crop kind
+  (object-centred vs random) in ``details``.
+- ``avc-contrastive``: does a window's audio (crop 1) pick its own video among
+  ``group`` windows of other clips? (chance 1/group).
+- ``avc-binary``: is this audio from this clip? Crop + its audio vs crop + the
+  audio of another clip rotated to the same direction; chance 50%.
+- ``avsa-binary``: is this audio spatially aligned? Crop + its audio vs crop +
+  the sound field first rotated by a random yaw in [45°, 315°]; chance 50%.
+
+The binary tasks train a logistic regression on frozen encoder embeddings
+(features [v, a, v⊙a, |v − a|], standardised) on windows of the training
+split and test on the test split. Every accuracy is a :class:`Result` with a
+95% interval by a bootstrap over clips (crops and windows of a clip are
+correlated).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from avsa.data.loader import KINDS, SampleDataset, collate
+from avsa.data.samples import audio_format, crop_video, rotated_audio
+from avsa.evaluate.pretrained import Pretrained
+from avsa.evaluate.results import Result
+from avsa.evaluate.stats import bootstrap_interval
+from avsa.media.cache import Cache
+from avsa.media.clips import windows_for_eval
+from avsa.spatial import ambisonics, sphere
+
+
+def _windows(pretrained: Pretrained, cache: Cache, split: str, n_per_clip: int, crops: str, detector: str,
+             seed: int) -> SampleDataset:
+    d = pretrained.config.data
+    windows = windows_for_eval(cache, split, n_per_clip, seed, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps)
+    if not windows:
+        raise ValueError(f"{cache.root}: no evaluation windows in split {split!r}")
+    return SampleDataset(cache, split=split, crop_mode=crops, n_crops=4, detector=detector, window_s=d.window_s,
+                         n_frames=d.n_frames, fps=d.fps, sample_rate=d.sample_rate, seed=seed, augment=False,
+                         windows=windows)
+
+
+def _batches(dataset: SampleDataset, batch_size: int = 16):
+    for first in range(0, len(dataset), batch_size):
+        items = [dataset[i] for i in range(first, min(first + batch_size, len(dataset)))]
+        batch = collate(items)
+        if hasattr(batch, "clip_ids"):
+            yield batch
+
+
+@torch.no_grad()
+def _embed(p: Pretrained, raw, foa: torch.Tensor | None = None):
+    """Encoder embeddings (B, K, dim) of a raw batch's crops and (optionally replaced) FOA."""
+    raw = raw.to(p.device)
+    if foa is not None:
+        raw.foa = foa.to(p.device)
+    video = crop_video(raw, crop_size=p.crop_size, augment=False)  # (B, K, 3, T, S, S)
+    audio = p.audio_input(audio_format(rotated_audio(raw, augment=False), p.fmt))  # (B, K, C, 100, 128)
+    b, k = video.shape[:2]
+    v, a = p.encode(video.flatten(0, 1), audio.flatten(0, 1))
+    return v.unflatten(0, (b, k)), a.unflatten(0, (b, k))
+
+
+def _yaw_misaligned(foa: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Each window's field rotated by a random yaw in [45°, 315°] (clearly misaligned)."""
+    yaw = torch.as_tensor(rng.uniform(math.radians(45), math.radians(315), size=foa.shape[0]), dtype=foa.dtype)
+    return ambisonics.rotate(foa, sphere.yaw(yaw).to(foa.dtype))
+
+
+def _other_clip(foa: torch.Tensor, clip_ids: list[str]) -> torch.Tensor:
+    """Each window gets the audio of the next window that comes from another clip."""
+    n = len(clip_ids)
+    order = []
+    for i in range(n):
+        j = next(((i + s) % n for s in range(1, n) if clip_ids[(i + s) % n] != clip_ids[i]), None)
+        if j is None:
+            raise ValueError("AVC-binary needs windows from at least two clips in a batch")
+        order.append(j)
+    return foa[order]
+
+
+def _pair_features(v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return torch.cat([v, a, v * a, (v - a).abs()], dim=-1)
+
+
+def _collect(p: Pretrained, dataset: SampleDataset, seed: int):
+    """Positive and negative pair features for both binary tasks, plus contrastive scores."""
+    rng = np.random.default_rng(seed)
+    out = {"avc": [], "avsa": [], "groups": [], "scores": [], "kinds": [], "v1": [], "a1": []}
+    for raw in _batches(dataset):
+        v, a = _embed(p, raw)
+        _, a_other = _embed(p, raw, _other_clip(raw.foa, raw.clip_ids))
+        _, a_yaw = _embed(p, raw, _yaw_misaligned(raw.foa, rng))
+        out["avc"].append((_pair_features(v, a), _pair_features(v, a_other)))
+        out["avsa"].append((_pair_features(v, a), _pair_features(v, a_yaw)))
+        out["groups"].extend(raw.clip_ids)
+        out["kinds"].append(raw.kind)
+        out["v1"].append(v[:, 0])
+        out["a1"].append(a[:, 0])
+        # 4-way: score of (audio of crop l) against (video of crop k) within each window
+        b, k, _ = v.shape
+        rows = []
+        for l in range(k):
+            if p.stage == "avsa":
+                rows.append(_avsa_row(p, v, a, l))
+            else:
+                rows.append(p.alignment(v, a[:, l:l + 1].expand(b, k, -1)))
+        out["scores"].append(torch.stack(rows, dim=1))  # (B, K audio, K video)
+    return out
+
+
+def _avsa_row(p: Pretrained, v: torch.Tensor, a: torch.Tensor, l: int) -> torch.Tensor:
+    """AVSA heads: similarity of crop l's audio prediction/target with every crop's video of the window.
+
+    Mirrors the loss: â_l = audio_pred(v2a(v))_l ranks ã_j, and v̂_j = video_pred(a2v(a))_j ranks ṽ_l;
+    here the row for audio l is the mean of cos(ã_l, â_j) and cos(v̂_l, ṽ_j) over candidate crops j.
+    """
+    import torch.nn.functional as F
+
+    m = p.model
+    vt = F.normalize(m.video_head(v), dim=-1)
+    at = F.normalize(m.audio_head(a), dim=-1)
+    vp = F.normalize(m.video_pred_head(m.a2v(a, None)), dim=-1)
+    ap = F.normalize(m.audio_pred_head(m.v2a(v, None)), dim=-1)
+    return 0.5 * ((at[:, l:l + 1] * ap).sum(-1) + (vp[:, l:l + 1] * vt).sum(-1))  # (B, K)
+
+
+def _fit_logistic(x: torch.Tensor, y: torch.Tensor, *, epochs: int = 300, weight_decay: float = 1e-3,
+                  seed: int = 0) -> tuple[torch.nn.Linear, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(seed)
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
+    z = (x - mean) / std
+    clf = torch.nn.Linear(x.shape[1], 1)
+    opt = torch.optim.LBFGS(clf.parameters(), lr=0.5, max_iter=epochs, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(clf(z)[:, 0], y)
+        loss = loss + weight_decay * clf.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return clf, mean, std
+
+
+def _binary(train, test, groups: list[str], seed: int) -> tuple[np.ndarray, list[str]]:
+    def stack(pairs):
+        pos = torch.cat([p.flatten(0, 1) for p, _ in pairs])
+        neg = torch.cat([n.flatten(0, 1) for _, n in pairs])
+        return torch.cat([pos, neg]).cpu(), torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))])
+
+    x_train, y_train = stack(train)
+    x_test, y_test = stack(test)
+    clf, mean, std = _fit_logistic(x_train, y_train, seed=seed)
+    with torch.no_grad():
+        correct = ((clf((x_test - mean) / std)[:, 0] > 0).float() == y_test).numpy()
+    k = test[0][0].shape[1]
+    crop_groups = [g for g in groups for _ in range(k)]
+    return correct, crop_groups + crop_groups
+
+
+def _result(task: str, correct, groups, *, chance: float, checkpoint: str, seed: int, details=None) -> Result:
+    interval = bootstrap_interval(np.asarray(correct, dtype=float), groups=list(groups), seed=seed)
+    return Result(task=task, value=float(interval.estimate), low=float(interval.low), high=float(interval.high),
+                  n=len(correct), n_groups=len(set(groups)), chance=chance, checkpoint=checkpoint,
+                  details=details or {})
+
+
+def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "test", train_split: str = "train",
+                 n_per_clip: int = 4, crops: str | None = None, detector: str | None = None, group: int = 16,
+                 seed: int = 0) -> dict[str, Result]:
+    """All in-domain accuracies of a checkpoint on a cache (see the module docstring).
+
+    Parameters
+    ----------
+    pretrained : Pretrained
+    cache : Cache or path
+    split, train_split : manifest splits to test on and to fit the binary classifiers on
+    n_per_clip : fixed windows per clip
+    crops : "objects" | "random" | "audio"; default objects when ``CACHE/detections/<detector>`` exists
+    detector : detections folder; default the training config's
+    group : windows per AVC-contrastive ranking (chance 1/group)
+    """
+    cache = cache if isinstance(cache, Cache) else Cache(cache)
+    detector = detector or pretrained.config.data.detector
+    if crops is None:
+        crops = "objects" if cache.detections_dir(detector).is_dir() else "random"
+    test = _collect(pretrained, _windows(pretrained, cache, split, n_per_clip, crops, detector, seed), seed)
+    train = _collect(pretrained, _windows(pretrained, cache, train_split, n_per_clip, crops, detector, seed + 1),
+                     seed + 1)
+    ckpt, results = pretrained.checkpoint, {}
+
+    # AVSA contrastive: audio l picks crop l among the window's 4 (per crop kind too)
+    scores = torch.cat(test["scores"]).cpu()  # (W, K, K)
+    kinds = torch.cat(test["kinds"]).cpu()  # (W, K)
+    w, k, _ = scores.shape
+    hit = (scores.argmax(-1) == torch.arange(k)).numpy()  # (W, K)
+    crop_groups = [g for g in test["groups"] for _ in range(k)]
+    per_kind = {}
+    for index, kind in enumerate(KINDS):
+        mask = (kinds == index).numpy().ravel()
+        if mask.any():
+            r = _result(f"avsa-contrastive-{kind}", hit.ravel()[mask], [g for g, m in zip(crop_groups, mask) if m],
+                        chance=0.25, checkpoint=ckpt, seed=seed)
+            per_kind[kind] = {"value": r.value, "low": r.low, "high": r.high, "n": r.n}
+    results["avsa-contrastive"] = _result("avsa-contrastive", hit.ravel(), crop_groups, chance=0.25,
+                                          checkpoint=ckpt, seed=seed, details={"per_kind": per_kind, "crops": crops})
+
+    # AVC contrastive: a window's audio (crop 1) picks its own video among `group` windows
+    v1, a1 = torch.cat(test["v1"]), torch.cat(test["a1"])
+    order = np.random.default_rng(seed).permutation(len(v1))
+    avc_hits, avc_groups = [], []
+    for first in range(0, len(order) - group + 1, group):
+        idx = torch.as_tensor(order[first:first + group])
+        sims = pretrained_similarity(pretrained, v1[idx], a1[idx])  # (G audio, G video)
+        avc_hits.extend((sims.argmax(-1) == torch.arange(len(idx))).numpy().tolist())
+        avc_groups.extend(test["groups"][i] for i in idx.tolist())
+    if avc_hits:
+        results["avc-contrastive"] = _result("avc-contrastive", avc_hits, avc_groups, chance=1 / group,
+                                             checkpoint=ckpt, seed=seed, details={"group": group})
+
+    # binary tasks on frozen encoders
+    for task in ("avc", "avsa"):
+        correct, groups = _binary(train[task], test[task], test["groups"], seed)
+        results[f"{task}-binary"] = _result(f"{task}-binary", correct, groups, chance=0.5, checkpoint=ckpt,
+                                            seed=seed, details={"classifier": "logistic regression on [v, a, v*a, |v-a|]",
+                                                                "negatives": "other clip's audio" if task == "avc"
+                                                                else "field rotated by a yaw in [45°, 315°]"})
+    return results
+
+
+@torch.no_grad()
+def pretrained_similarity(p: Pretrained, video_emb: torch.Tensor, audio_emb: torch.Tensor) -> torch.Tensor:
+    """(N audio, N video) similarities of single crops, with the AVC heads or the AVSA target heads."""
+    import torch.nn.functional as F
+
+    v = F.normalize(p.model.video_head(video_emb), dim=-1)
+    a = F.normalize(p.model.audio_head(audio_emb), dim=-1)
+    if p.stage == "avsa":  # AVSA targets are compared through the translators; use â from v, ã from a
+        v = F.normalize(p.model.audio_pred_head(p.model.v2a(video_emb[:, None], None))[:, 0], dim=-1)
+    return a @ v.T

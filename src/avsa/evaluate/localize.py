@@ -1,0 +1,215 @@
+"""``avsa localize``: where does the model hear each sound? An alignment heatmap over the 360° frame.
+
+For a grid of directions (azimuth × elevation), the gnomonic crop there and the
+FOA rotated so that direction is front are embedded, and their alignment score
+(:meth:`Pretrained.alignment`: the AVC heads' cosine, or for AVSA checkpoints
+the translation heads on four crops 90° apart in azimuth, as in training) is
+drawn over the equirectangular frame. On synthetic clips
+:func:`localization_hit_rate` says how often the peak lands on a sounding object.
+
+    avsa localize runs/demo/checkpoints/avsa.pt clip.mp4 --time 3.5 --out heat.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from avsa.errors import InputError, MediaError
+from avsa.evaluate.pretrained import Pretrained, load_pretrained
+from avsa.evaluate.results import Result
+from avsa.evaluate.stats import wilson_interval
+from avsa.spatial import projection, sphere
+
+ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""score(azimuth (R, C), elevation (R, C), frames, foa) → (R, C): replaces the model (tests, oracles)."""
+
+
+def direction_grid(n_azimuth: int, n_elevation: int, *, max_elevation: float = math.radians(60)):
+    """Grid of directions, azimuth descending left→right like the equirect frame.
+
+    Returns azimuth, elevation : torch.Tensor (n_elevation, n_azimuth), radians. ``n_azimuth``
+    must be a multiple of 4 (AVSA scores four crops 90° apart together).
+    """
+    if n_azimuth % 4 or n_azimuth < 4 or n_elevation < 1:
+        raise InputError(f"grid needs a multiple of 4 azimuths and >= 1 elevation, got {n_azimuth}x{n_elevation}")
+    az = math.pi - (torch.arange(n_azimuth) + 0.5) * (2 * math.pi / n_azimuth)
+    el = torch.linspace(max_elevation, -max_elevation, n_elevation) if n_elevation > 1 else torch.zeros(1)
+    return az[None].expand(n_elevation, -1), el[:, None].expand(-1, n_azimuth)
+
+
+@torch.no_grad()
+def alignment_map(p: Pretrained, frames: torch.Tensor, foa: torch.Tensor, *, grid: tuple[int, int] = (36, 9),
+                  fov: float = math.radians(60), max_elevation: float = math.radians(60),
+                  score_fn: ScoreFn | None = None):
+    """Alignment score over a grid of directions for one window.
+
+    Parameters
+    ----------
+    p : Pretrained
+    frames : torch.Tensor uint8 (T, 3, H, W), equirectangular (T = the model's frames)
+    foa : torch.Tensor (4, N), ambiX/SN3D at the model's rate (1 s)
+    grid : (n_azimuth, n_elevation)
+    fov : crop field of view, radians
+    score_fn : optional replacement of the model's score (tests, oracles)
+
+    Returns
+    -------
+    scores, azimuth, elevation : torch.Tensor (n_elevation, n_azimuth)
+    """
+    az, el = direction_grid(grid[0], grid[1], max_elevation=max_elevation)
+    if score_fn is not None:
+        return score_fn(az, el, frames, foa), az, el
+    rows, cols = az.shape
+    quarter = cols // 4
+    # clips of 4 crops 90° apart: clip (r, c) holds columns c, c+q, c+2q, c+3q of row r
+    col_index = torch.arange(quarter)[:, None] + quarter * torch.arange(4)[None]  # (q, 4)
+    caz = az[:, col_index].reshape(-1, 4)  # (rows·q, 4)
+    cel = el[:, col_index].reshape(-1, 4)
+    flat_az, flat_el = caz.reshape(-1).to(p.device), cel.reshape(-1).to(p.device)
+    crops = projection.gnomonic_crop(frames.to(p.device), flat_az, flat_el, torch.full_like(flat_az, fov),
+                                     p.crop_size).unflatten(0, caz.shape)  # (B, 4, T, 3, S, S)
+    video = p.video_input(crops)  # (B, 4, 3, T, S, S)
+    audio = p.foa_input(foa[None, None].to(p.device), caz.to(p.device), cel.to(p.device))  # (B, 4, C, 100, 128)
+    b = video.shape[0]
+    v, a = p.encode(video.flatten(0, 1), audio.flatten(0, 1))
+    scores = p.alignment(v.unflatten(0, (b, 4)), a.unflatten(0, (b, 4))).cpu()  # (B, 4)
+    out = torch.empty(rows, cols)
+    out[:, col_index.reshape(-1)] = scores.reshape(rows, quarter * 4)
+    return out, az, el
+
+
+def peak_direction(scores: torch.Tensor, azimuth: torch.Tensor, elevation: torch.Tensor) -> tuple[float, float]:
+    """Direction (azimuth, elevation) of the highest score."""
+    i = int(torch.argmax(scores))
+    return float(azimuth.reshape(-1)[i]), float(elevation.reshape(-1)[i])
+
+
+def draw_heatmap(path: str | os.PathLike, frame: np.ndarray, scores: torch.Tensor, azimuth: torch.Tensor,
+                 elevation: torch.Tensor, *, objects=(), title: str = "") -> Path:
+    """The score grid over the equirect frame (PNG), with ground-truth objects marked when given."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h, w = frame.shape[:2]
+    u, v = sphere.direction_to_equirect(azimuth, elevation, w, h)
+    fig, ax = plt.subplots(figsize=(10, 5.6), constrained_layout=True)
+    ax.imshow(frame, extent=(0, w, h, 0))
+    du = w / azimuth.shape[1]
+    dv = (v[1, 0] - v[0, 0]).item() if azimuth.shape[0] > 1 else h / 4
+    extent = (float(u.min()) - du / 2, float(u.max()) + du / 2, float(v.max()) + dv / 2, float(v.min()) - dv / 2)
+    im = ax.imshow(scores.numpy(), extent=extent, cmap="inferno", alpha=0.55, interpolation="bilinear")
+    pa, pe = peak_direction(scores, azimuth, elevation)
+    pu, pv = sphere.direction_to_equirect(pa, pe, w, h)
+    ax.plot(float(pu), float(pv), "*", ms=22, mfc="cyan", mec="k", label="peak")
+    for obj in objects:
+        ou, ov = sphere.direction_to_equirect(obj.azimuth, obj.elevation, w, h)
+        ax.plot(float(ou), float(ov), "o", ms=12, mfc="none", mec="lime" if obj.sounding else "white", mew=2.5,
+                label=f"{obj.label} ({'sounding' if obj.sounding else 'silent'})")
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    ax.set_xticks([0, w / 4, w / 2, 3 * w / 4, w], ["180°", "90°", "0°", "−90°", "−180°"])
+    ax.set_yticks([0, h / 2, h], ["90°", "0°", "−90°"])
+    ax.legend(loc="lower right", fontsize=8)
+    fig.colorbar(im, ax=ax, shrink=0.7, label="audio-visual alignment score")
+    ax.set_title(title or "where the model hears the sound")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def localization_hit_rate(p: Pretrained, cache, *, split: str = "test", n_per_clip: int = 2,
+                          max_angle: float = math.radians(20), grid: tuple[int, int] = (36, 9), seed: int = 0,
+                          score_fn: ScoreFn | None = None) -> Result:
+    """How often the heatmap peak lies within ``max_angle`` of a sounding object (synthetic ground truth)."""
+    from avsa.media.cache import Cache
+    from avsa.media.clips import ClipWindows, windows_for_eval
+
+    cache = cache if isinstance(cache, Cache) else Cache(cache)
+    d = p.config.data
+    windows = windows_for_eval(cache, split, n_per_clip, seed, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps)
+    data = ClipWindows(cache, split=split, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps,
+                       sample_rate=d.sample_rate, windows=windows)
+    hits = []
+    for i in range(len(data)):
+        item = data[i]
+        gt = item.get("groundtruth")
+        if gt is None:
+            continue
+        sounding = [o for o in gt.at(d.window_s / 2) if o.sounding]
+        if not sounding:
+            continue
+        scores, az, el = alignment_map(p, item["frames"], item["audio"], grid=grid, score_fn=score_fn)
+        pa, pe = peak_direction(scores, az, el)
+        dist = min(float(sphere.angular_distance(pa, pe, o.azimuth, o.elevation)) for o in sounding)
+        hits.append(dist <= max_angle)
+    if not hits:
+        raise InputError(f"{cache.root}: no windows with ground truth in split {split!r}")
+    ci = wilson_interval(int(sum(hits)), len(hits))
+    # chance: fraction of the grid within max_angle of a sounding object is small; report the angle
+    return Result(task="localization", value=float(ci.estimate), low=float(ci.low), high=float(ci.high),
+                  n=len(hits), checkpoint=p.checkpoint,
+                  details={"max_angle_deg": math.degrees(max_angle), "grid": list(grid)})
+
+
+# ------------------------------------------------------------------------ CLI
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint .pt or run folder")
+    parser.add_argument("video", type=Path, help="a 360° video with FOA (a prepared clip, or any file)")
+    parser.add_argument("--audio", type=Path, help="separate audio file (default: the video's track, or the "
+                                                   "prepared clip's .flac beside it)")
+    parser.add_argument("--layout", default="ambix", help="audio channel layout (ambix, fuma, n3d, youtube-aac, ...)")
+    parser.add_argument("--time", type=float, default=None, help="window start in seconds (default: the middle)")
+    parser.add_argument("--grid", default="36x9", help="azimuths x elevations (azimuths a multiple of 4)")
+    parser.add_argument("--fov-deg", type=float, default=60.0)
+    parser.add_argument("--out", type=Path, default=None, help="PNG (default: VIDEO stem + -localization.png)")
+    parser.add_argument("--cache", type=Path, help="(unused: kept for scripts) ")
+    parser.add_argument("--device", default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from avsa.media import io
+    from avsa.media.groundtruth import load as load_groundtruth
+
+    p = load_pretrained(args.checkpoint, device=args.device)
+    try:
+        n_az, n_el = (int(x) for x in args.grid.lower().split("x"))
+    except ValueError:
+        raise InputError(f"--grid {args.grid!r}: expected AZxEL, e.g. 36x9") from None
+    video = args.video
+    audio_path = args.audio or (video.with_suffix(".flac") if video.with_suffix(".flac").exists() else video)
+    info = io.probe(video)
+    d = p.config.data
+    span = d.window_s
+    start = args.time if args.time is not None else max(0.0, info.duration_s / 2 - span / 2)
+    if start < 0 or start + span > info.duration_s + 1e-6:
+        raise MediaError(video, f"window {start:g}–{start + span:g} s is outside the video ({info.duration_s:g} s)")
+    frame_start = start + span / 2 - d.n_frames / d.fps / 2
+    frames = io.read_frames(video, start_s=frame_start, duration_s=d.n_frames / d.fps, fps=d.fps)[:d.n_frames]
+    foa = io.read_audio(audio_path, start_s=start, duration_s=span, sample_rate=d.sample_rate, layout=args.layout)
+    frames_t = torch.as_tensor(frames).permute(0, 3, 1, 2)
+    scores, az, el = alignment_map(p, frames_t, torch.as_tensor(foa), grid=(n_az, n_el),
+                                   fov=math.radians(args.fov_deg))
+    objects = ()
+    gt_path = video.with_suffix(".json")
+    if gt_path.exists():
+        objects = load_groundtruth(gt_path).at(start + span / 2)
+    out = args.out or video.with_name(video.stem + "-localization.png")
+    middle = frames[len(frames) // 2]
+    pa, pe = peak_direction(scores, az, el)
+    draw_heatmap(out, middle, scores, az, el, objects=objects,
+                 title=f"{video.name} at {start + span / 2:.2f} s — peak at θ={math.degrees(pa):.0f}°, "
+                       f"φ={math.degrees(pe):.0f}° ({p.stage.upper()} checkpoint)")
+    print(f"wrote {out} (peak at azimuth {math.degrees(pa):.0f}°, elevation {math.degrees(pe):.0f}°)")
+    return 0

@@ -1,0 +1,40 @@
+import math
+
+import numpy as np
+import torch
+
+from avsa.evaluate.indomain import _other_clip, _yaw_misaligned, run_indomain
+from avsa.evaluate.pretrained import load_pretrained
+from avsa.evaluate.crops_figure import mean_intensity_direction
+from avsa.spatial import ambisonics, sphere
+
+
+def test_indomain_results_are_accuracies_with_intervals(tiny_run, synthetic_cache):
+    results = run_indomain(load_pretrained(tiny_run), synthetic_cache, n_per_clip=2, group=2)
+    assert {"avsa-contrastive", "avc-contrastive", "avc-binary", "avsa-binary"} <= set(results)
+    for r in results.values():
+        assert 0 <= r.low <= r.value <= r.high <= 1 and r.n > 0
+    assert results["avsa-contrastive"].chance == 0.25 and results["avsa-binary"].chance == 0.5
+    assert results["avsa-contrastive"].details["crops"] == "objects"
+    assert set(results["avsa-contrastive"].details["per_kind"]) <= {"object", "random", "audio"}
+
+
+def test_avsa_binary_negatives_are_really_misaligned():
+    rng = np.random.default_rng(0)
+    az = torch.tensor([0.3, -2.0, 1.5, 2.9])
+    foa = ambisonics.encode(torch.as_tensor(rng.standard_normal((4, 24000)), dtype=torch.float32),
+                            az[:, None], torch.zeros(4, 1))
+    moved = _yaw_misaligned(foa, np.random.default_rng(1))
+    new_az, new_el, _ = mean_intensity_direction(moved, 24000)
+    shift = sphere.angular_distance(new_az, new_el, az, torch.zeros(4))
+    assert torch.all(shift >= math.radians(44)), shift
+    # energy and W are untouched: only the direction changes
+    torch.testing.assert_close(moved[:, 0], foa[:, 0])
+
+
+def test_avc_negatives_come_from_another_clip():
+    foa = torch.arange(5.0)[:, None, None].expand(5, 4, 10)
+    ids = ["a", "a", "b", "c", "c"]
+    other = _other_clip(foa, ids)
+    for i in range(5):
+        assert ids[int(other[i, 0, 0])] != ids[i]
