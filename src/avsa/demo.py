@@ -29,8 +29,8 @@ class DemoConfig:
     synth_width: int = 512
     cache_width: int = 256
     config: str = "tiny/foa-iv-objects"
-    avc_steps: int = 120
-    avsa_steps: int = 300
+    avc_steps: int = 100
+    avsa_steps: int = 550
     seed: int = 0
     jobs: int = 2
 
@@ -87,19 +87,25 @@ def train_model(cfg: DemoConfig, cache: Path) -> Path:
 
 
 def evaluate(cfg: DemoConfig, cache: Path, run: Path) -> dict:
-    """In-domain accuracies, a synthetic downstream task and the pictures."""
-    from avsa.evaluate.results import load_results
+    """In-domain accuracies, localization, a synthetic downstream task and the pictures."""
+    from avsa.evaluate.indomain import run_indomain
+    from avsa.evaluate.localize import localization_hit_rate
+    from avsa.evaluate.pretrained import load_pretrained
+    from avsa.evaluate.results import load_results, save_result
 
-    _say("5/6 evaluating: in-domain AVC/AVSA, FOA scene classification, pictures")
-    ckpt = run / "checkpoints" / "avsa.pt"
+    _say("5/6 evaluating: in-domain AVC/AVSA, localization, FOA scene classification, pictures")
     done = load_results(run)
+    pretrained = load_pretrained(run / "checkpoints" / "avsa.pt")
     if "avsa-contrastive" not in done:
-        _run(["evaluate", str(run), "--task", "indomain", "--cache", str(cache)])
+        for result in run_indomain(pretrained, cache, n_per_clip=4, seed=cfg.seed).values():
+            save_result(run, result)
+    if "localization" not in done:
+        save_result(run, localization_hit_rate(pretrained, cache, n_per_clip=2, seed=cfg.seed))
     if "synth-foa-scenes" not in done:
         _run(["evaluate", str(run), "--task", "synth-foa-scenes"])
     crops_picture(cache, run / "crops.png")
     test_clip = _first_test_clip(cache)
-    _run(["localize", str(ckpt), str(cache / test_clip.video), "--cache", str(cache),
+    _run(["localize", str(run / "checkpoints" / "avsa.pt"), str(cache / test_clip.video),
           "--out", str(run / "localization.png")])
     return {k: asdict(v) for k, v in load_results(run).items()}
 
