@@ -39,15 +39,25 @@ def synthetic_cache(tmp_path_factory):
     return cache
 
 
-@pytest.fixture(scope="session")
-def tiny_run(synthetic_cache, tmp_path_factory):
-    """A run folder of a tiny foa-iv-objects model trained a few steps on ``synthetic_cache``."""
+def train_tiny(cache, out, config="tiny/foa-iv-objects", *, steps=2, extra=()):
+    """Train a very small model of ``config`` for ``steps`` steps per stage; returns its run folder."""
     from avsa.train.config import load_config
     from avsa.train.trainer import train
 
-    out = tmp_path_factory.mktemp("tiny-run")
-    cfg = load_config("tiny/foa-iv-objects", [
-        f"data.cache={synthetic_cache}", f"out={out}", "model.video_width=0.125", "model.audio_width=0.125",
+    cfg = load_config(config, [
+        f"data.cache={cache}", f"out={out}", "model.video_width=0.125", "model.audio_width=0.125",
         "model.transformer_ff=64", "data.crop_size=16", "avc.batch_size=4", "avsa.batch_size=4",
-        "avc.steps=2", "avsa.steps=2"])
+        f"avc.steps={steps}", f"avsa.steps={steps}", *extra])
     return train(cfg, run_dir=out / "run")
+
+
+@pytest.fixture(scope="session")
+def tiny_trainer():
+    """:func:`train_tiny`, for tests that need a model of another configuration."""
+    return train_tiny
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synthetic_cache, tmp_path_factory):
+    """A run folder of a tiny foa-iv-objects model trained a few steps on ``synthetic_cache``."""
+    return train_tiny(synthetic_cache, tmp_path_factory.mktemp("tiny-run"))

@@ -132,9 +132,9 @@ class Pretrained:
 
     # ------------------------------------------------------------ embeddings
     @torch.no_grad()
-    def audio_embedding(self, audio, sample_rate: int, *, hop_s: float = 0.1, layout: str = "auto",
+    def audio_windows(self, audio, sample_rate: int, *, hop_s: float = 0.1, layout: str = "auto",
                         batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings of 1-s windows of a recording, every ``hop_s`` seconds (like OpenL3).
+        """Encoder inputs of 1-s windows of a recording, every ``hop_s`` seconds.
 
         Parameters
         ----------
@@ -149,7 +149,7 @@ class Pretrained:
 
         Returns
         -------
-        embeddings : np.ndarray (T, dim)
+        inputs : torch.Tensor (T, C', 100, 128) on the device
         timestamps : np.ndarray (T,), window centres in seconds
 
         Raises
@@ -191,15 +191,14 @@ class Pretrained:
             formatted = F.pad(formatted, (0, n - formatted.shape[-1]))
         hop = max(1, int(round(hop_s * self.sample_rate)))
         windows = formatted.unfold(-1, n, hop).movedim(-2, 0)  # (W, C, n)
-        _, audio_emb = self.encode(None, self.audio_input(windows), batch_size=batch_size)
         times = (np.arange(windows.shape[0]) * hop + n / 2) / self.sample_rate
-        return audio_emb.cpu().numpy(), times
+        return self.audio_input(windows), times
 
     @torch.no_grad()
-    def video_embedding(self, frames, fps: float, *, hop_s: float = 0.5, projection_type: str = "perspective",
-                        azimuth: float = 0.0, elevation: float = 0.0, fov: float = np.radians(60.0),
-                        batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings of 8-frame windows (0.5 s at the model's 16 fps), every ``hop_s`` seconds.
+    def video_clips(self, frames, fps: float, *, hop_s: float = 0.5, projection_type: str = "perspective",
+                    azimuth: float = 0.0, elevation: float = 0.0,
+                    fov: float = np.radians(60.0)) -> tuple[torch.Tensor, np.ndarray]:
+        """Encoder inputs of 8-frame windows (0.5 s at the model's 16 fps), every ``hop_s`` seconds.
 
         Parameters
         ----------
@@ -212,7 +211,7 @@ class Pretrained:
 
         Returns
         -------
-        embeddings : np.ndarray (W, dim); timestamps : np.ndarray (W,), window centres in seconds
+        inputs : torch.Tensor (W, 3, T, S, S) on the device; timestamps : np.ndarray (W,), window centres, s
         """
         x = torch.as_tensor(np.asarray(frames))
         if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
@@ -236,8 +235,26 @@ class Pretrained:
                                   align_corners=False, antialias=True).unflatten(0, clip.shape[:2])
         else:
             raise InputError(f"projection_type must be 'perspective' or 'equirect', got {projection_type!r}")
-        video_emb, _ = self.encode(self.video_input(crops), None, batch_size=batch_size)
-        return video_emb.cpu().numpy(), starts + span / 2
+        return self.video_input(crops), starts + span / 2
+
+    @torch.no_grad()
+    def audio_embedding(self, audio, sample_rate: int, *, hop_s: float = 0.1, layout: str = "auto",
+                        batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings (T, dim) and window centres (T,) s of 1-s windows every ``hop_s`` (like OpenL3).
+
+        Arguments and errors as :meth:`audio_windows`.
+        """
+        inputs, times = self.audio_windows(audio, sample_rate, hop_s=hop_s, layout=layout)
+        _, emb = self.encode(None, inputs, batch_size=batch_size)
+        return emb.cpu().numpy(), times
+
+    @torch.no_grad()
+    def video_embedding(self, frames, fps: float, *, hop_s: float = 0.5, batch_size: int = 32,
+                        **view) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings (W, dim) and window centres (W,) s of 8-frame windows; arguments as :meth:`video_clips`."""
+        inputs, times = self.video_clips(frames, fps, hop_s=hop_s, **view)
+        emb, _ = self.encode(inputs, None, batch_size=batch_size)
+        return emb.cpu().numpy(), times
 
 
 def load_pretrained(checkpoint: str | os.PathLike, *, device: str | torch.device | None = None) -> Pretrained:
