@@ -29,6 +29,9 @@ def _check(result, *, n_items, n_classes):
     assert 0.0 <= result.low <= result.value <= result.high <= 1.0
     assert len(result.details["confusion"]) == n_classes
     assert sum(map(sum, result.details["confusion"])) == n_items
+    if "item_correct" in result.details:  # per-item outcomes for paired comparisons
+        assert np.mean(result.details["item_correct"]) == pytest.approx(result.value)
+        assert len(result.details["item_ids"]) == len(result.details["groups"]) == n_items
 
 
 def test_cli_writes_synthetic_results_into_the_run(tiny_run, capsys):

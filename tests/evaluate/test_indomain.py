@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 import numpy as np
 import torch
 
@@ -17,6 +19,9 @@ def test_indomain_results_are_accuracies_with_intervals(tiny_run, synthetic_cach
     assert results["avsa-contrastive"].chance == 0.25 and results["avsa-binary"].chance == 0.5
     assert results["avsa-contrastive"].details["crops"] == "objects"
     assert set(results["avsa-contrastive"].details["per_kind"]) <= {"object", "random", "audio"}
+    d = results["avsa-contrastive"].details
+    assert len(d["hits"]) == len(d["groups"]) == len(d["kinds"]) == results["avsa-contrastive"].n
+    assert np.mean(d["hits"]) == pytest.approx(results["avsa-contrastive"].value)
 
 
 def test_avsa_binary_negatives_are_really_misaligned():

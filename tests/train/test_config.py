@@ -53,3 +53,26 @@ def test_missing_config_file_names_it(tmp_path):
 def test_config_round_trips_through_a_dict():
     cfg = load_config("full/foa-iv-objects")
     assert from_dict(TrainConfig, to_dict(cfg)) == cfg
+
+
+def test_clip_list_restricts_training_clips(synthetic_cache, tmp_path):
+    from avsa.errors import ConfigError, InputError
+    from avsa.media.cache import Cache
+    from avsa.train.config import load_config
+    from avsa.train.data import TrainBatches, read_clip_list
+
+    train_ids = [c.clip_id for c in Cache(synthetic_cache).clips("train")]
+    listing = tmp_path / "pass.txt"
+    listing.write_text(f"# a Table I subset\n{train_ids[0]}\n\n{train_ids[2]}  # comment\n")
+    assert read_clip_list(str(listing)) == [train_ids[0], train_ids[2]]
+    assert read_clip_list("") is None
+    cfg = load_config("tiny/baseline", [f"data.cache={synthetic_cache}", f"data.clips={listing}",
+                                        "avc.batch_size=2", "data.normalize=false"])
+    batches = TrainBatches(cfg, stage="avc")
+    assert sorted(c.clip_id for c in batches.dataset.windows.clips) == sorted([train_ids[0], train_ids[2]])
+    listing.write_text("no-such-clip\n")
+    with pytest.raises(InputError, match="no-such-clip"):
+        TrainBatches(cfg, stage="avc")
+    listing.write_text("\n# nothing\n")
+    with pytest.raises(ConfigError, match="empty"):
+        TrainBatches(cfg, stage="avc")

@@ -163,7 +163,8 @@ class SampleDataset(Dataset):
     def __init__(self, cache: Cache | str | os.PathLike, *, split: str | None = "train",
                  crop_mode: str = "random", n_crops: int = 4, detector: str = "oracle",
                  window_s: float = 1.0, n_frames: int = 8, fps: float = 16.0, sample_rate: int = 24000,
-                 seed: int = 0, augment: bool = True, windows: Sequence[Window] | None = None):
+                 seed: int = 0, augment: bool = True, windows: Sequence[Window] | None = None,
+                 clip_ids: Sequence[str] | None = None):
         if crop_mode not in CROP_MODES:
             raise InputError(f"unknown crop mode {crop_mode!r}; expected one of {', '.join(CROP_MODES)}")
         if n_crops not in (1, 4):
@@ -171,7 +172,7 @@ class SampleDataset(Dataset):
         self.cache = cache if isinstance(cache, Cache) else Cache(cache)
         self.windows = ClipWindows(self.cache, split=split, window_s=window_s, n_frames=n_frames, fps=fps,
                                    sample_rate=sample_rate, seed=seed,
-                                   windows=list(windows) if windows is not None else None)
+                                   windows=list(windows) if windows is not None else None, clip_ids=clip_ids)
         self.crop_mode, self.n_crops, self.seed, self.augment = crop_mode, n_crops, seed, augment
         self.window_s, self.sample_rate, self.epoch = window_s, sample_rate, 0
         self.detections_dir = None

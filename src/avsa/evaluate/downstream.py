@@ -249,6 +249,8 @@ def _to_result(name: str, task: str, r: ProbeResult, split: _Split, *, classes, 
             {"value": acc.estimate, "low": acc.low, "high": acc.high, "n": r.n_items},
         "per_class_accuracy": [None if np.isnan(v) else float(v) for v in r.per_class_accuracy],
         "confusion": r.confusion.tolist(), "n_train": len(split.train), "epochs": settings.epochs,
+        "item_ids": list(r.item_ids), "groups": [i.group for i in split.test],
+        "item_correct": [int(pred == i.label) for pred, i in zip(r.item_predictions, split.test)],
         "skipped": [{"item": i, "problem": m} for i, m in split.skipped],
     }
     details.update(extra or {})

@@ -214,7 +214,11 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
                         chance=0.25, checkpoint=ckpt, seed=seed)
             per_kind[kind] = {"value": r.value, "low": r.low, "high": r.high, "n": r.n}
     results["avsa-contrastive"] = _result("avsa-contrastive", hit.ravel(), crop_groups, chance=0.25,
-                                          checkpoint=ckpt, seed=seed, details={"per_kind": per_kind, "crops": crops})
+                                          checkpoint=ckpt, seed=seed, details={
+                                              "per_kind": per_kind, "crops": crops,
+                                              # per crop, for paired comparisons of checkpoints on the same windows
+                                              "hits": hit.ravel().astype(int).tolist(), "groups": crop_groups,
+                                              "kinds": [KINDS[i] for i in kinds.numpy().ravel()]})
 
     # AVC contrastive: a window's audio (crop 1) picks its own video among `group` windows
     v1, a1 = torch.cat(test["v1"]), torch.cat(test["a1"])

@@ -14,6 +14,7 @@ rate of decoding the cache end to end (the limit).
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,8 @@ class ClipWindows(Dataset):
     windows : list of Window, optional
         Fixed windows (:func:`windows_for_eval`) instead of one random window
         per clip.
+    clip_ids : collection of str, optional
+        Only these clips (e.g. a Table I subset from ``avsa check --subset``).
 
     Items are dicts: ``clip_id`` (str), ``start_s`` (float, audio window start
     in the clip, s), ``frames`` (uint8 tensor (n_frames, 3, H, W), equirect),
@@ -93,9 +96,16 @@ class ClipWindows(Dataset):
 
     def __init__(self, cache: Cache | str | os.PathLike, *, split: str | None = "train",
                  window_s: float = 1.0, n_frames: int = 8, fps: float = 16.0,
-                 sample_rate: int = 24000, seed: int = 0, windows: list[Window] | None = None):
+                 sample_rate: int = 24000, seed: int = 0, windows: list[Window] | None = None,
+                 clip_ids: Collection[str] | None = None):
         self.cache = cache if isinstance(cache, Cache) else Cache(cache)
         self.clips = self.cache.clips(split)
+        if clip_ids is not None:
+            wanted = set(clip_ids)
+            unknown = sorted(wanted - {clip.clip_id for clip in self.cache.clips(None)})
+            if unknown:
+                raise InputError(f"clip list names {len(unknown)} clip(s) not in {self.cache.root}: {unknown[:3]}")
+            self.clips = [clip for clip in self.clips if clip.clip_id in wanted]
         self.window_s, self.n_frames, self.fps = window_s, n_frames, fps
         self.sample_rate, self.seed, self.epoch = sample_rate, seed, 0
         self.windows = windows

@@ -33,6 +33,8 @@ class DataConfig:
     cache: str = ""
     """Prepared cache folder (``avsa prepare``)."""
     split: str = "train"
+    clips: str = ""
+    """Optional clip list file (one clip id per line, e.g. ``avsa check --subset pass``): train on these only."""
     crops: str = "random"
     """Crop selection: ``random`` (baseline), ``objects`` (detections), ``audio`` (IV directions)."""
     detector: str = "oracle"

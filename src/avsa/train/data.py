@@ -9,6 +9,8 @@ with ``B/W`` clips each see the same global batch as one process with ``B``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from avsa.data.loader import SampleDataset, make_loader
@@ -16,6 +18,21 @@ from avsa.data.normalize import load_stats
 from avsa.data.samples import SampleBuilder
 from avsa.errors import ConfigError
 from avsa.train.config import STAGES, TrainConfig
+
+
+def read_clip_list(path: str) -> list[str] | None:
+    """Clip ids of a list file (one per line, ``#`` comments); ``""`` → None (all clips)."""
+    if not path:
+        return None
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"data.clips={path}: cannot read the clip list ({exc})") from None
+    ids = [line.split("#", 1)[0].strip() for line in lines]
+    ids = [i for i in ids if i]
+    if not ids:
+        raise ConfigError(f"data.clips={path}: the clip list is empty")
+    return ids
 
 
 class TrainBatches:
@@ -39,7 +56,7 @@ class TrainBatches:
         self.dataset = SampleDataset(
             d.cache, split=d.split, crop_mode=d.crops, n_crops=1 if stage == "avc" else 4,
             detector=d.detector, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps,
-            sample_rate=d.sample_rate, seed=seed, augment=d.augment,
+            sample_rate=d.sample_rate, seed=seed, augment=d.augment, clip_ids=read_clip_list(d.clips),
         )
         self.loader = make_loader(
             self.dataset, batch_size=stage_cfg.batch_size // world_size, num_workers=d.num_workers,
