@@ -171,9 +171,11 @@ def _binary(train, test, groups: list[str], seed: int) -> tuple[np.ndarray, list
 
 def _result(task: str, correct, groups, *, chance: float, checkpoint: str, seed: int, details=None) -> Result:
     interval = bootstrap_interval(np.asarray(correct, dtype=float), groups=list(groups), seed=seed)
+    # per-trial outcomes, so two checkpoints evaluated on the same windows can be compared pairwise
+    outcomes = {"hits": np.asarray(correct).astype(int).tolist(), "groups": list(groups)}
     return Result(task=task, value=float(interval.estimate), low=float(interval.low), high=float(interval.high),
                   n=len(correct), n_groups=len(set(groups)), chance=chance, checkpoint=checkpoint,
-                  details=details or {})
+                  details={**(details or {}), **outcomes})
 
 
 def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "test", train_split: str = "train",
@@ -216,13 +218,12 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
     results["avsa-contrastive"] = _result("avsa-contrastive", hit.ravel(), crop_groups, chance=0.25,
                                           checkpoint=ckpt, seed=seed, details={
                                               "per_kind": per_kind, "crops": crops,
-                                              # per crop, for paired comparisons of checkpoints on the same windows
-                                              "hits": hit.ravel().astype(int).tolist(), "groups": crop_groups,
                                               "kinds": [KINDS[i] for i in kinds.numpy().ravel()]})
 
     # AVC contrastive: a window's audio (crop 1) picks its own video among `group` windows
     v1, a1 = torch.cat(test["v1"]), torch.cat(test["a1"])
     order = np.random.default_rng(seed).permutation(len(v1))
+    group = max(2, min(group, len(order)))  # few test windows: rank among all of them
     avc_hits, avc_groups = [], []
     for first in range(0, len(order) - group + 1, group):
         idx = torch.as_tensor(order[first:first + group])
