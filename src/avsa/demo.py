@@ -30,7 +30,7 @@ class DemoConfig:
     cache_width: int = 256
     config: str = "tiny/foa-iv-objects"
     avc_steps: int = 100
-    avsa_steps: int = 550
+    avsa_steps: int = 900
     seed: int = 0
     jobs: int = 2
 

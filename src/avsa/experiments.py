@@ -66,9 +66,8 @@ class Scale:
 
 
 SCALES = {
-    # small: the tiny configs at half width (AVSA leaves chance after ~300 steps on this world)
-    "small": Scale(videos=64, duration_s=10.0, avc_steps=100, avsa_steps=500, seeds=2, validity_videos=40,
-                   overrides=("model.video_width=0.125", "model.audio_width=0.125")),
+    # small: the tiny configs (AVSA leaves chance after ~300 steps on this world)
+    "small": Scale(videos=64, duration_s=10.0, avc_steps=100, avsa_steps=500, seeds=2, validity_videos=40),
     "full": Scale(videos=160, duration_s=10.0, avc_steps=300, avsa_steps=1500, seeds=3, validity_videos=100),
 }
 
