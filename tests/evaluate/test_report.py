@@ -210,3 +210,30 @@ def test_bad_paths_are_input_errors(runs, tmp_path):
         write_report(runs, tmp_path / "out", names=["only one"])
     # through the CLI the error is reported, not raised as a traceback
     assert main(["report", str(not_a_run), "--out", str(tmp_path / "out")]) != 0
+
+
+def test_variants_order_chance_footnote_and_unknown_suffixes(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for run in (a, b):
+        run.mkdir()
+    for task in ("ucf101-finetune-split3", "ucf101", "ucf101-split2", "eigenscape-fold2", "ucf101-weird",
+                 "tau-fusion-finetune", "tau-audio"):
+        save_result(a, _result(task, 0.5, chance=0.1))
+    save_result(a, _result("avc-contrastive", 0.2, chance=1 / 16))
+    save_result(b, _result("avc-contrastive", 0.3, chance=1 / 8))
+    save_result(b, Result(task="localization", value=0.6, low=0.5, high=0.7, n=50, details={"max_angle_deg": 30.0}))
+    tables = {t.key: t for t in build_tables([a, b])}
+    assert [c.header for c in tables["action"].columns] == ["UCF101", "UCF101, split 2",
+                                                           "UCF101, fine-tuned, split 3"]
+    assert [c.header for c in tables["scenes"].columns] == ["EigenScape, fold 2"]
+    assert [c.header for c in tables["tau"].columns] == ["TAU audio", "TAU fusion, fine-tuned"]
+    assert [c.task for c in tables["other"].columns] == ["ucf101-weird"]
+    assert [r.label for r in load_runs([a, b])] == ["a", "b"]  # no config: the folder name
+    indomain = tables["indomain"]
+    assert indomain.headers() == ["AVC contrastive (chance 6.25%, 12.5%†)"]
+    assert "† chance differs" in indomain.markdown()
+    md = write_report([a, b], tmp_path / "out").read_text()
+    loc = _md_table(md, "Localization")
+    assert loc[0] == ["Training", "Localization"] and loc[2] == ["b", "60.0 [50.0, 70.0]"] and loc[1][1] == MISSING
+    assert "within 30° of a sounding object" in md
+    assert "no config.yaml" in md

@@ -321,9 +321,9 @@ def build_tables(runs: Sequence[ReportRun | str | os.PathLike], *, names: Sequen
     Parameters
     ----------
     runs : sequence of ReportRun or run-folder paths
-        Rows, in order (paths are read with :func:`load_runs`).
+        Rows, in order (paths are read with :func:`load_run`).
     names : sequence of str, optional
-        Row labels for the paths (one per run).
+        Row labels, one per run, replacing the labels made from their configs.
 
     Returns
     -------
@@ -331,15 +331,11 @@ def build_tables(runs: Sequence[ReportRun | str | os.PathLike], *, names: Sequen
         Paper-order tables with at least one non-missing cell, then "Other
         results" for task names no table knows.
     """
-    if all(isinstance(r, ReportRun) for r in runs):
-        rows = list(runs)
-        if names:
-            if len(names) != len(rows):
-                raise InputError(f"{len(names)} names for {len(rows)} runs")
-            for r, n in zip(rows, names):
-                r.label = n
-    else:
-        rows = load_runs([r.path if isinstance(r, ReportRun) else r for r in runs], names=names)
+    if names and len(names) != len(runs):
+        raise InputError(f"{len(names)} names for {len(runs)} runs; give one name per run or none")
+    rows = [r if isinstance(r, ReportRun) else load_run(r) for r in runs]
+    for r, name in zip(rows, names or ()):
+        r.label = name
     present = {task for r in rows for task in r.results}
     tables, claimed = [], set()
     for spec in TABLES:
