@@ -118,6 +118,24 @@ def _first_test_clip(cache: Path):
     return clips[0]
 
 
+def _clearest_sample(cache, dataset):
+    """The first readable sample whose clip has the fewest sounding objects (its intensity is easiest to read)."""
+    best, fewest = None, None
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        if sample is None:
+            continue
+        gt = cache.groundtruth(cache.clip(sample.clip_id))
+        n = sum(o.sounding for o in gt.objects) if gt is not None else 99
+        if fewest is None or n < fewest:
+            best, fewest = sample, n
+        if n == 1:
+            break
+    if best is None:
+        raise AvsaError("no readable test clip for the crops picture")
+    return best
+
+
 def crops_picture(cache: Path, path: Path) -> Path:
     """The four object-oriented crops of a test window with their rotated-audio intensity."""
     from avsa.data.loader import KINDS, SampleDataset
@@ -126,7 +144,7 @@ def crops_picture(cache: Path, path: Path) -> Path:
 
     c = Cache(cache)
     dataset = SampleDataset(c, split="test", crop_mode="objects", n_crops=4, detector="oracle", augment=False, seed=1)
-    sample = next(s for s in (dataset[i] for i in range(len(dataset))) if s is not None)
+    sample = _clearest_sample(c, dataset)
     gt = c.groundtruth(c.clip(sample.clip_id))
     if gt is not None:
         gt = gt.slice(sample.start_s, 1.0)
