@@ -55,6 +55,7 @@ from avsa.media.cache import (
     write_csv_atomic,
 )
 from avsa.media.sources import Source, find_sources, in_shard, parse_shard
+from avsa.media.workers import spawn_context
 
 LAYOUTS = ("ambix", "fuma", "n3d", "youtube-aac", "ambix+headlocked")
 FAILURE_COLUMNS = ("file", "problem")
@@ -387,7 +388,7 @@ def prepare(
             results.append(prepare_source(source, root, cache, options))
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn_context()) as pool:
             futures = [pool.submit(prepare_source, source, root, cache, options) for source in todo]
             for future in as_completed(futures):
                 results.append(future.result())

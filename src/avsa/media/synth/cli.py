@@ -25,6 +25,7 @@ from avsa.errors import AvsaError, InputError
 from avsa.media.synth.config import CONVENTIONS, PROJECTIONS, SynthConfig
 from avsa.media.synth.scenes import SCENES
 from avsa.media.synth.world import AUDIO_CODECS, render_scene, write_scene
+from avsa.media.workers import spawn_context
 
 TEST_EVERY = 5
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                     failures.append((i, str(exc)))
                 bar.update()
         else:
-            with ProcessPoolExecutor(args.jobs) as pool:
+            with ProcessPoolExecutor(args.jobs, mp_context=spawn_context()) as pool:
                 futures = {pool.submit(_one, config, out, i, seed, codec): i for i, seed in tasks}
                 for future in as_completed(futures):
                     try:
