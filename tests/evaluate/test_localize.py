@@ -46,3 +46,5 @@ def test_an_intensity_oracle_finds_the_sounding_objects(tiny_run, synthetic_cach
     r = localization_hit_rate(load_pretrained(tiny_run), synthetic_cache, split="train", grid=(72, 13),
                               max_angle=math.radians(25), score_fn=oracle)
     assert r.n >= 8 and r.value >= 0.6, r
+    # chance = share of the grid near a sounding object: small, and far below the intensity oracle
+    assert 0.0 < r.chance < 0.3 and r.value > 2 * r.chance

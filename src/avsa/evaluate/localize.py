@@ -140,7 +140,7 @@ def localization_hit_rate(p: Pretrained, cache, *, split: str = "test", n_per_cl
     windows = windows_for_eval(cache, split, n_per_clip, seed, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps)
     data = ClipWindows(cache, split=split, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps,
                        sample_rate=d.sample_rate, windows=windows)
-    hits = []
+    hits, chance = [], []
     for i in range(len(data)):
         item = data[i]
         gt = item.get("groundtruth")
@@ -153,12 +153,16 @@ def localization_hit_rate(p: Pretrained, cache, *, split: str = "test", n_per_cl
         pa, pe = peak_direction(scores, az, el)
         dist = min(float(sphere.angular_distance(pa, pe, o.azimuth, o.elevation)) for o in sounding)
         hits.append(dist <= max_angle)
+        # chance: a peak drawn uniformly from the grid hits when its cell is near a sounding object
+        near = torch.zeros(az.shape, dtype=torch.bool)
+        for o in sounding:
+            near |= sphere.angular_distance(az, el, o.azimuth, o.elevation) <= max_angle
+        chance.append(float(near.float().mean()))
     if not hits:
         raise InputError(f"{cache.root}: no windows with ground truth in split {split!r}")
     ci = wilson_interval(int(sum(hits)), len(hits))
-    # chance: fraction of the grid within max_angle of a sounding object is small; report the angle
     return Result(task="localization", value=float(ci.estimate), low=float(ci.low), high=float(ci.high),
-                  n=len(hits), checkpoint=p.checkpoint,
+                  n=len(hits), checkpoint=p.checkpoint, chance=float(np.mean(chance)),
                   details={"max_angle_deg": math.degrees(max_angle), "grid": list(grid)})
 
 
