@@ -239,6 +239,7 @@ def evaluate_checkpoint(out: Path, run: Path, stage: str, cache: Path, detector:
     from avsa.evaluate.downstream import evaluate_downstream
     from avsa.evaluate.indomain import run_indomain
     from avsa.evaluate.pretrained import load_pretrained
+    from avsa.evaluate.results import load_results
 
     folder = out / "eval" / f"{run.name}-{stage}"
     p = None
@@ -248,10 +249,9 @@ def evaluate_checkpoint(out: Path, run: Path, stage: str, cache: Path, detector:
         p = p or load_pretrained(run / "checkpoints" / f"{stage}.pt")
         return p
 
-    results = {"avsa-contrastive": _saved(folder, "avsa-contrastive", lambda: list(run_indomain(
-        pretrained(), cache, n_per_clip=4, crops="objects", detector=detector, seed=0).values()))}
-    for name in ("avc-contrastive", "avc-binary", "avsa-binary"):
-        results[name] = _saved(folder, name, lambda: [])
+    _saved(folder, "avsa-contrastive", lambda: list(run_indomain(
+        pretrained(), cache, n_per_clip=4, crops="objects", detector=detector, seed=0).values()))
+    results = load_results(folder)  # every in-domain result that run wrote
     for task in tasks:
         results[task] = _saved(folder, task, lambda: evaluate_downstream(pretrained(), task, progress=False,
                                                                          small=small))

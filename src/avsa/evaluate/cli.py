@@ -55,12 +55,13 @@ def run(args: argparse.Namespace) -> int:
         if task == "indomain":
             from avsa.evaluate.indomain import run_indomain
 
-            results += list(run_indomain(p, args.cache or p.config.data.cache, seed=args.seed).values())
+            new = list(run_indomain(p, args.cache or p.config.data.cache, seed=args.seed).values())
         else:
-            results.append(evaluate_downstream(p, task, root=args.root, split=args.split, n_clips=args.clips,
-                                               settings=settings, small=args.small))
-        for r in results:
+            new = [evaluate_downstream(p, task, root=args.root, split=args.split, n_clips=args.clips,
+                                       settings=settings, small=args.small)]
+        for r in new:  # saved as soon as measured: a later failure loses nothing
             save_result(out, r)
+        results += new
     print(f"\n{'result':<28} {'accuracy % [95% CI]':<24} {'chance %':>8} {'n':>6}")
     for r in results:
         chance = f"{100 * r.chance:.1f}" if r.chance is not None else "—"

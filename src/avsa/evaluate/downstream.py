@@ -33,8 +33,9 @@ skipped and reported in ``Result.details["skipped"]``; the run goes on.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,10 +137,16 @@ def video_clips(p: Pretrained, frames: np.ndarray, *, fps: float, n_clips: int) 
 
 
 # ------------------------------------------------------------------- tasks
-def _synthetic(p: Pretrained, task: str, seed: int, small: bool) -> _Split:
+@functools.lru_cache(maxsize=2)
+def _synthetic_task(task: str, seed: int, crop_size: int, small: bool):
+    """The rendered task, kept for the next checkpoint evaluated in this process (it is deterministic)."""
     from avsa.evaluate.synthetic import make_task
 
-    t = make_task(task, seed=seed, crop_size=p.crop_size, small=small)
+    return make_task(task, seed=seed, crop_size=crop_size, small=small)
+
+
+def _synthetic(p: Pretrained, task: str, seed: int, small: bool) -> _Split:
+    t = _synthetic_task(task, seed, p.crop_size, small)
     if task == "synth-video-motion":
         def raw(item):
             return p.video_input(torch.as_tensor(t.data[item.id])).cpu()  # (1, 3, T, S, S)
@@ -342,10 +349,3 @@ def run_folder(target: str | os.PathLike) -> Path:
     if path.parent.name == "checkpoints":
         return path.parent.parent
     return path.parent
-
-
-def evaluate_all(p: Pretrained, tasks: Sequence[str], **kwargs) -> list[Result]:
-    """:func:`evaluate_downstream` for several tasks (compatibility checked for all first)."""
-    for task in tasks:
-        check_compatible(p, task)
-    return [evaluate_downstream(p, task, **kwargs) for task in tasks]
