@@ -129,4 +129,3 @@ def test_result_names():
     assert result_name("ucf101", "finetune", 2) == "ucf101-finetune-split2"
     assert result_name("eigenscape", "linear", None) == "eigenscape"
     assert result_name("eigenscape", "linear", 3) == "eigenscape-fold3"
-    assert np.isclose(FAST.lr, 1e-2)

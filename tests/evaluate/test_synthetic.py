@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from avsa.evaluate.synthetic import MOTIONS, make_task
+from avsa.evaluate.synthetic import MOTIONS, _motion_path, make_task
 
 
 def test_scene_task_is_deterministic_balanced_and_windowed():
@@ -33,3 +33,16 @@ def test_motion_task_moves_the_object_the_named_way():
         assert np.abs(clip[-1] - clip[0]).mean() < 0.05  # nothing moves
     for name in ("left", "right", "up", "down", "approaching"):
         assert all(np.abs(c[-1] - c[0]).mean() > 0.3 for c in clips[name]), name
+
+
+def test_motion_names_follow_the_direction_convention():
+    """conventions.md: azimuth grows to the left, elevation grows upwards."""
+    t = np.linspace(0.0, 0.5, 8)
+    left, _, _ = _motion_path("left", t, 0.2, 0.0, 0.3, 0.7)
+    right, _, _ = _motion_path("right", t, 0.2, 0.0, 0.3, 0.7)
+    _, up, _ = _motion_path("up", t, 0.2, 0.0, 0.3, 0.7)
+    _, down, _ = _motion_path("down", t, 0.2, 0.0, 0.3, 0.7)
+    _, _, size = _motion_path("approaching", t, 0.2, 0.0, 0.3, 0.7)
+    assert (np.diff(left) > 0).all() and (np.diff(right) < 0).all()
+    assert (np.diff(up) > 0).all() and (np.diff(down) < 0).all()
+    assert (np.diff(size) > 0).all()
