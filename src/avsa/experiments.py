@@ -128,13 +128,12 @@ def _stats(cache: Path) -> None:
 def build_validity_world(out: Path, scale: Scale) -> Path:
     """A world where 40 % of the training videos carry broken FOA (half swapped channels, half stereo up-mix).
 
-    Test videos (every fifth) are all valid. Returns the prepared cache with
+    Test videos (one in five, every scene among them: ``world_split``) are all valid. Returns the prepared cache with
     oracle detections and the clip lists ``lists/{all,pass,random}.txt`` of
     its training clips (``avsa check --subset``).
     """
-    from avsa.media.synth.cli import TEST_EVERY, video_seed
     from avsa.media.synth.config import SynthConfig
-    from avsa.media.synth.scenes import SCENES
+    from avsa.media.synth.scenes import video_seed, world_scene, world_split
     from avsa.media.synth.world import render_scene, write_scene
 
     root = out / "validity"
@@ -143,15 +142,15 @@ def build_validity_world(out: Path, scale: Scale) -> Path:
         src.mkdir(parents=True, exist_ok=True)
         stems = []
         for i in range(scale.validity_videos):
-            test = not (i + 1) % TEST_EVERY
+            test = world_split(i) == "test"
             convention = "ambix" if test or i % 5 in (0, 2, 4) else ("swapped" if i % 5 == 1 else "stereo-upmix")
             config = SynthConfig(duration_s=scale.duration_s, width=scale.synth_width, convention=convention)
-            synth = render_scene(config, video_seed(7919, i), scene=SCENES[i % len(SCENES)])
+            synth = render_scene(config, video_seed(7919, i), scene=world_scene(i))
             stems.append(f"synth-{i:05d}")
             write_scene(synth, src, stems[-1], config=config, audio_codec="flac")
             print(f"validity world: video {i + 1}/{scale.validity_videos} ({convention})", flush=True)
-        (src / "train.txt").write_text("".join(f"{s}\n" for i, s in enumerate(stems) if (i + 1) % TEST_EVERY))
-        (src / "test.txt").write_text("".join(f"{s}\n" for i, s in enumerate(stems) if not (i + 1) % TEST_EVERY))
+        for split in ("train", "test"):
+            (src / f"{split}.txt").write_text("".join(f"{s}\n" for i, s in enumerate(stems) if world_split(i) == split))
     _cli(["prepare", str(src), "--out", str(cache), "--width", str(scale.cache_width), "--jobs", "2"])
     _cli(["detect", str(cache), "--detector", "oracle"])
     _stats(cache)

@@ -43,3 +43,28 @@ def test_avc_negatives_come_from_another_clip():
     other = _other_clip(foa, ids)
     for i in range(5):
         assert ids[int(other[i, 0, 0])] != ids[i]
+
+
+def test_avc_groups_hold_one_window_per_clip():
+    from avsa.evaluate.indomain import _per_clip_groups
+
+    ids = [c for c in "abcde" for _ in range(3)] + ["f"]  # 5 clips x 3 windows, one clip with 1 window
+    groups = _per_clip_groups(ids, 3, seed=0)
+    assert groups and all(len(g) == 3 for g in groups)
+    for g in groups:
+        assert len({ids[i] for i in g}) == len(g)  # never two windows of one clip
+    used = [i for g in groups for i in g]
+    assert len(used) == len(set(used))
+
+
+def test_direction_encoding_models_evaluate_and_localize(synthetic_cache, tiny_trainer, tmp_path):
+    """The AVSA heads are called with the crop directions everywhere (evaluation, localization)."""
+    from avsa.evaluate.localize import localization_hit_rate
+
+    run = tiny_trainer(synthetic_cache, tmp_path, extra=["model.direction_encoding=true"])
+    p = load_pretrained(run)
+    assert p.model.direction_encoding
+    results = run_indomain(p, synthetic_cache, n_per_clip=2, group=2)
+    assert 0 <= results["avsa-contrastive"].value <= 1 and 0 <= results["avc-contrastive"].value <= 1
+    loc = localization_hit_rate(p, synthetic_cache, n_per_clip=1, grid=(8, 3))
+    assert loc.n > 0 and 0 <= loc.value <= 1

@@ -263,3 +263,21 @@ def test_cli_writes_videos_and_split_lists(tmp_path):
         assert load(tmp_path / f"{stem}.json").scene in SCENES
     scenes = [load(tmp_path / f"synth-{i:05d}.json").scene for i in range(5)]
     assert scenes == list(SCENES[:5])  # scene classes cycle, balanced
+
+
+def test_world_split_is_stratified_by_scene():
+    """Every scene is in both splits, about a fifth of the videos are test, and the split is a pure function."""
+    from collections import Counter
+
+    from avsa.media.synth.scenes import world_scene, world_split
+
+    n = 64  # the demo's world
+    splits = [world_split(i) for i in range(n)]
+    scenes = {split: Counter(world_scene(i) for i in range(n) if splits[i] == split) for split in ("train", "test")}
+    assert set(scenes["train"]) == set(SCENES) and set(scenes["test"]) == set(SCENES)
+    assert 0.15 <= splits.count("test") / n <= 0.25
+    # balanced: no scene has more than one test video beyond any other
+    assert max(scenes["test"].values()) - min(scenes["test"].values()) <= 1
+    assert [world_split(i) for i in range(n)] == splits
+    # already from 10 videos two different scenes are tested
+    assert len({world_scene(i) for i in range(10) if world_split(i) == "test"}) == 2

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from avsa.errors import ConfigError
+from avsa.errors import ConfigError, InputError
 from avsa.models.build import build_model
 from avsa.models.losses import avc_loss, avsa_loss
 
@@ -121,3 +121,27 @@ def test_a_few_steps_lower_the_loss(stage):
     assert last.loss.item() < 0.7 * first.loss.item()
     key = "avc_acc" if stage == "avc" else "avsa_acc"
     assert last.metrics[key] > first.metrics[key]
+
+
+def test_training_and_evaluation_share_the_avsa_heads():
+    """forward = encoders + heads; the alignment and score surfaces read the same embeddings."""
+    from avsa.models.heads import AVSAModel
+
+    torch.manual_seed(0)
+    m = AVSAModel(audio_channels=7, video_width=0.125, audio_width=0.125, transformer_ff=32,
+                  direction_encoding=True).eval()
+    video, audio = torch.randn(2, 4, 3, 4, 16, 16), torch.randn(2, 4, 7, 100, 128)
+    directions = torch.rand(2, 4, 2)
+    with torch.no_grad():
+        out = m(video, audio, directions=directions)
+        v = m.video_encoder(video.flatten(0, 1)).unflatten(0, (2, 4))
+        a = m.audio_encoder(audio.flatten(0, 1)).unflatten(0, (2, 4))
+        e = m.heads(v, a, directions=directions)
+        for name in ("video_target", "audio_target", "video_pred", "audio_pred"):
+            torch.testing.assert_close(getattr(out, name), getattr(e, name))
+        spatial = m.spatial_scores(e)
+        torch.testing.assert_close(spatial.diagonal(dim1=1, dim2=2), m.alignment(e))
+        clip = m.clip_scores(e)  # (B, K, B): the own clip's entry is the alignment of that crop
+        torch.testing.assert_close(clip[torch.arange(2), :, torch.arange(2)], m.alignment(e))
+        with pytest.raises(InputError):
+            m.heads(v, a)  # direction encoding needs the directions

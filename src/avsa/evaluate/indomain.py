@@ -1,4 +1,4 @@
-"""In-domain evaluation (system.md §6, paper Table II) on a prepared cache.
+"""In-domain evaluation (paper Table II) on a prepared cache.
 
 Fixed windows of the test split (no augmentation), four crops per window
 (object-oriented when the cache has detections of ``detector``, else random):
@@ -6,8 +6,10 @@ Fixed windows of the test split (no augmentation), four crops per window
 - ``avsa-contrastive``: with the model's own heads, does each crop's audio pick
   its own crop among the window's four? (chance 25%) — also per crop kind
   (object-centred vs random) in ``details``.
-- ``avc-contrastive``: does a window's audio (crop 1) pick its own video among
-  ``group`` windows of other clips? (chance 1/group).
+- ``avc-contrastive``: does the audio of a window's crop k pick the video of
+  crop k of its own clip among ``group`` windows, one per clip? (chance
+  1/group). All four crops count, per crop kind in ``details``; an AVSA
+  checkpoint scores each window with its four crops as context, as in training.
 - ``avc-binary``: is this audio from this clip? Crop + its audio vs crop + the
   audio of another clip rotated to the same direction; chance 50%.
 - ``avsa-binary``: is this audio spatially aligned? Crop + its audio vs crop +
@@ -92,45 +94,43 @@ def _pair_features(v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
 
 
 def _collect(p: Pretrained, dataset: SampleDataset, seed: int):
-    """Positive and negative pair features for both binary tasks, plus contrastive scores."""
+    """Positive and negative pair features for both binary tasks, plus the model's scores and embeddings."""
     rng = np.random.default_rng(seed)
-    out = {"avc": [], "avsa": [], "groups": [], "scores": [], "kinds": [], "v1": [], "a1": []}
+    out = {"avc": [], "avsa": [], "groups": [], "scores": [], "kinds": [], "v": [], "a": [], "directions": []}
     for raw in _batches(dataset):
         v, a = _embed(p, raw)
+        directions = torch.stack([raw.azimuth, raw.elevation], dim=-1).to(p.device)  # (B, K, 2)
         _, a_other = _embed(p, raw, _other_clip(raw.foa, raw.clip_ids))
         _, a_yaw = _embed(p, raw, _yaw_misaligned(raw.foa, rng))
         out["avc"].append((_pair_features(v, a), _pair_features(v, a_other)))
         out["avsa"].append((_pair_features(v, a), _pair_features(v, a_yaw)))
         out["groups"].extend(raw.clip_ids)
         out["kinds"].append(raw.kind)
-        out["v1"].append(v[:, 0])
-        out["a1"].append(a[:, 0])
-        # 4-way: score of (audio of crop l) against (video of crop k) within each window
-        b, k, _ = v.shape
-        rows = []
-        for l in range(k):
-            if p.stage == "avsa":
-                rows.append(_avsa_row(p, v, a, l))
-            else:
-                rows.append(p.alignment(v, a[:, l:l + 1].expand(b, k, -1)))
-        out["scores"].append(torch.stack(rows, dim=1))  # (B, K audio, K video)
+        out["v"].append(v)
+        out["a"].append(a)
+        out["directions"].append(directions)
+        out["scores"].append(p.spatial_scores(v, a, directions))  # (B, K audio, K video), the model's own heads
     return out
 
 
-def _avsa_row(p: Pretrained, v: torch.Tensor, a: torch.Tensor, l: int) -> torch.Tensor:
-    """AVSA heads: similarity of crop l's audio prediction/target with every crop's video of the window.
+def _per_clip_groups(clip_ids: list[str], group: int, seed: int) -> list[list[int]]:
+    """Retrieval groups of window indices: one window per clip in a group, ``group`` clips each.
 
-    Mirrors the loss: â_l = audio_pred(v2a(v))_l ranks ã_j, and v̂_j = video_pred(a2v(a))_j ranks ṽ_l;
-    here the row for audio l is the mean of cos(ã_l, â_j) and cos(v̂_l, ṽ_j) over candidate crops j.
+    Group g of a round takes the g-th window of each of its clips, so no window
+    competes with another window of its own clip; the clips are shuffled once
+    (by ``seed``) and cut into groups of ``group`` (a remainder smaller than
+    ``group`` is left out, so the chance level is the same for every group).
     """
-    import torch.nn.functional as F
-
-    m = p.model
-    vt = F.normalize(m.video_head(v), dim=-1)
-    at = F.normalize(m.audio_head(a), dim=-1)
-    vp = F.normalize(m.video_pred_head(m.a2v(a, None)), dim=-1)
-    ap = F.normalize(m.audio_pred_head(m.v2a(v, None)), dim=-1)
-    return 0.5 * ((at[:, l:l + 1] * ap).sum(-1) + (vp[:, l:l + 1] * vt).sum(-1))  # (B, K)
+    by_clip: dict[str, list[int]] = {}
+    for index, clip in enumerate(clip_ids):
+        by_clip.setdefault(clip, []).append(index)
+    clips = list(by_clip)
+    order = [clips[i] for i in np.random.default_rng(seed).permutation(len(clips))]
+    groups = []
+    for round_ in range(max(len(w) for w in by_clip.values())):
+        members = [by_clip[c][round_] for c in order if round_ < len(by_clip[c])]
+        groups.extend(members[first:first + group] for first in range(0, len(members) - group + 1, group))
+    return groups
 
 
 def _fit_logistic(x: torch.Tensor, y: torch.Tensor, *, epochs: int = 300, weight_decay: float = 1e-3,
@@ -191,7 +191,7 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
     n_per_clip : fixed windows per clip
     crops : "objects" | "random" | "audio"; default objects when ``CACHE/detections/<detector>`` exists
     detector : detections folder; default the training config's
-    group : windows per AVC-contrastive ranking (chance 1/group)
+    group : clips per AVC-contrastive ranking (chance 1/group; at most the number of test clips)
     """
     cache = cache if isinstance(cache, Cache) else Cache(cache)
     detector = detector or pretrained.config.data.detector
@@ -220,19 +220,32 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
                                               "per_kind": per_kind, "crops": crops,
                                               "kinds": [KINDS[i] for i in kinds.numpy().ravel()]})
 
-    # AVC contrastive: a window's audio (crop 1) picks its own video among `group` windows
-    v1, a1 = torch.cat(test["v1"]), torch.cat(test["a1"])
-    order = np.random.default_rng(seed).permutation(len(v1))
-    group = max(2, min(group, len(order)))  # few test windows: rank among all of them
-    avc_hits, avc_groups = [], []
-    for first in range(0, len(order) - group + 1, group):
-        idx = torch.as_tensor(order[first:first + group])
-        sims = pretrained_similarity(pretrained, v1[idx], a1[idx])  # (G audio, G video)
-        avc_hits.extend((sims.argmax(-1) == torch.arange(len(idx))).numpy().tolist())
-        avc_groups.extend(test["groups"][i] for i in idx.tolist())
+    # AVC contrastive: crop k's audio of a window picks the same crop's video of its own clip among
+    # `group` windows of distinct clips; each window's crops go through the heads together (its context)
+    v_all, a_all, d_all = torch.cat(test["v"]), torch.cat(test["a"]), torch.cat(test["directions"])
+    clips_n = len(set(test["groups"]))
+    group = max(2, min(group, clips_n))  # few test clips: rank among all of them
+    avc_hits, avc_groups, avc_kinds = [], [], []
+    for members in _per_clip_groups(test["groups"], group, seed):
+        idx = torch.as_tensor(members)
+        sims = pretrained.clip_scores(v_all[idx], a_all[idx], d_all[idx]).cpu()  # (G audio, K, G video)
+        own = torch.arange(len(members))[:, None]
+        avc_hits.extend((sims.argmax(-1) == own).numpy().ravel().tolist())
+        avc_groups.extend(test["groups"][i] for i in members for _ in range(k))
+        avc_kinds.extend(kinds[idx].numpy().ravel().tolist())
     if avc_hits:
+        hits_arr, kinds_arr = np.asarray(avc_hits), np.asarray(avc_kinds)
+        avc_per_kind = {}
+        for index, kind in enumerate(KINDS):
+            mask = kinds_arr == index
+            if mask.any():
+                r = _result(f"avc-contrastive-{kind}", hits_arr[mask], [g for g, m in zip(avc_groups, mask) if m],
+                            chance=1 / group, checkpoint=ckpt, seed=seed)
+                avc_per_kind[kind] = {"value": r.value, "low": r.low, "high": r.high, "n": r.n}
         results["avc-contrastive"] = _result("avc-contrastive", avc_hits, avc_groups, chance=1 / group,
-                                             checkpoint=ckpt, seed=seed, details={"group": group})
+                                             checkpoint=ckpt, seed=seed,
+                                             details={"group": group, "per_kind": avc_per_kind, "crops": crops,
+                                                      "kinds": [KINDS[i] for i in avc_kinds]})
 
     # binary tasks on frozen encoders
     for task in ("avc", "avsa"):
@@ -242,15 +255,3 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
                                                                 "negatives": "other clip's audio" if task == "avc"
                                                                 else "field rotated by a yaw in [45°, 315°]"})
     return results
-
-
-@torch.no_grad()
-def pretrained_similarity(p: Pretrained, video_emb: torch.Tensor, audio_emb: torch.Tensor) -> torch.Tensor:
-    """(N audio, N video) similarities of single crops, with the AVC heads or the AVSA target heads."""
-    import torch.nn.functional as F
-
-    v = F.normalize(p.model.video_head(video_emb), dim=-1)
-    a = F.normalize(p.model.audio_head(audio_emb), dim=-1)
-    if p.stage == "avsa":  # AVSA targets are compared through the translators; use â from v, ã from a
-        v = F.normalize(p.model.audio_pred_head(p.model.v2a(video_emb[:, None], None))[:, 0], dim=-1)
-    return a @ v.T

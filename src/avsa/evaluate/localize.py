@@ -79,7 +79,8 @@ def alignment_map(p: Pretrained, frames: torch.Tensor, foa: torch.Tensor, *, gri
     audio = p.foa_input(foa[None, None].to(p.device), caz.to(p.device), cel.to(p.device))  # (B, 4, C, 100, 128)
     b = video.shape[0]
     v, a = p.encode(video.flatten(0, 1), audio.flatten(0, 1))
-    scores = p.alignment(v.unflatten(0, (b, 4)), a.unflatten(0, (b, 4))).cpu()  # (B, 4)
+    directions = torch.stack([caz, cel], dim=-1).to(p.device)  # (B, 4, 2)
+    scores = p.alignment(v.unflatten(0, (b, 4)), a.unflatten(0, (b, 4)), directions).cpu()  # (B, 4)
     out = torch.empty(rows, cols)
     out[:, col_index.reshape(-1)] = scores.reshape(rows, quarter * 4)
     return out, az, el

@@ -113,22 +113,44 @@ class Pretrained:
 
         return run(self.model.video_encoder, video), run(self.model.audio_encoder, audio)
 
-    @torch.no_grad()
-    def alignment(self, video_emb: torch.Tensor, audio_emb: torch.Tensor) -> torch.Tensor:
-        """Cosine alignment score of matching rows of encoder embeddings.
-
-        AVC checkpoints: cos(ṽ, ã) of the two heads, ``(..., K)`` → ``(..., K)``.
-        AVSA checkpoints: inputs ``(B, K, dim)`` for K crops of a clip; the score of crop k is the
-        mean of cos(v̂_k, ṽ_k) and cos(â_k, ã_k), the quantities its loss ranks.
-        """
-        m = self.model
+    def _heads(self, video_emb: torch.Tensor, audio_emb: torch.Tensor, directions: torch.Tensor | None):
         if self.stage == "avc":
-            return (F.normalize(m.video_head(video_emb), dim=-1) * F.normalize(m.audio_head(audio_emb), dim=-1)).sum(-1)
-        vt = F.normalize(m.video_head(video_emb), dim=-1)
-        at = F.normalize(m.audio_head(audio_emb), dim=-1)
-        vp = F.normalize(m.video_pred_head(m.a2v(audio_emb, None)), dim=-1)
-        ap = F.normalize(m.audio_pred_head(m.v2a(video_emb, None)), dim=-1)
-        return 0.5 * ((vp * vt).sum(-1) + (ap * at).sum(-1))
+            return self.model.heads(video_emb, audio_emb)
+        return self.model.heads(video_emb, audio_emb, directions=directions)
+
+    @torch.no_grad()
+    def alignment(self, video_emb: torch.Tensor, audio_emb: torch.Tensor,
+                  directions: torch.Tensor | None = None) -> torch.Tensor:
+        """Alignment score of each crop with its own audio, from encoder embeddings ``(B, K, dim)`` → ``(B, K)``.
+
+        AVC checkpoints: cos(ṽ_k, ã_k) of the two heads. AVSA checkpoints: the K
+        crops of a clip go through the model's heads together (as in training);
+        the score of crop k is the mean of cos(v̂_k, ṽ_k) and cos(â_k, ã_k).
+        ``directions`` (B, K, 2), radians: the crop centres, needed by
+        direction-encoding models.
+        """
+        e = self._heads(video_emb, audio_emb, directions)
+        if self.stage == "avc":
+            return (e.video * e.audio).sum(-1)
+        return self.model.alignment(e)
+
+    @torch.no_grad()
+    def spatial_scores(self, video_emb: torch.Tensor, audio_emb: torch.Tensor,
+                       directions: torch.Tensor | None = None) -> torch.Tensor:
+        """Audio of each crop against the video of each crop of the same clip, ``(B, K audio, K video)``."""
+        e = self._heads(video_emb, audio_emb, directions)
+        if self.stage == "avc":
+            return torch.einsum("bld,bjd->blj", e.audio, e.video)
+        return self.model.spatial_scores(e)
+
+    @torch.no_grad()
+    def clip_scores(self, video_emb: torch.Tensor, audio_emb: torch.Tensor,
+                    directions: torch.Tensor | None = None) -> torch.Tensor:
+        """Audio of clip b's crop k against the video of clip c's crop k, ``(B audio, K, B video)``."""
+        e = self._heads(video_emb, audio_emb, directions)
+        if self.stage == "avc":
+            return torch.einsum("bkd,ckd->bkc", e.audio, e.video)
+        return self.model.clip_scores(e)
 
     # ------------------------------------------------------------ embeddings
     @torch.no_grad()

@@ -211,8 +211,10 @@ class AVCModel(EncoderPair):
         """``video`` (N, 3, T, H, W), ``audio`` (N, C, T', F) → :class:`AVCEmbeddings` (N, D) each."""
         if video.shape[0] != audio.shape[0]:
             raise InputError(f"video batch {video.shape[0]} != audio batch {audio.shape[0]}")
-        v = self.video_encoder(video)  # N x d_v
-        a = self.audio_encoder(audio)  # N x d_a
+        return self.heads(self.video_encoder(video), self.audio_encoder(audio))
+
+    def heads(self, v: torch.Tensor, a: torch.Tensor) -> AVCEmbeddings:
+        """Both heads on encoder features ``(..., d)`` → :class:`AVCEmbeddings` ``(..., D)``."""
         return AVCEmbeddings(video=F.normalize(self.video_head(v), dim=-1),
                              audio=F.normalize(self.audio_head(a), dim=-1))
 
@@ -278,9 +280,59 @@ class AVSAModel(EncoderPair):
         b, k = video.shape[:2]
         v = self.video_encoder(video.flatten(0, 1)).unflatten(0, (b, k))  # B x K x d
         a = self.audio_encoder(audio.flatten(0, 1)).unflatten(0, (b, k))  # B x K x d
+        return self.heads(v, a, directions=directions)
+
+    def heads(self, v: torch.Tensor, a: torch.Tensor, *, directions: torch.Tensor | None = None) -> AVSAEmbeddings:
+        """The four heads and both transformers on encoder features — the one AVSA surface.
+
+        Training (:meth:`forward`), evaluation and localization all call this.
+
+        Parameters
+        ----------
+        v, a : Tensor, shape (B, K, d)
+            Video and audio encoder features of the K crops of B clips.
+        directions : Tensor, shape (B, K, 2), optional
+            Crop centres (azimuth, elevation), radians; required with direction encoding.
+
+        Returns
+        -------
+        AVSAEmbeddings
+            Four (B, K, D) tensors.
+        """
+        if v.ndim != 3 or v.shape[:2] != a.shape[:2]:
+            raise InputError(f"AVSA heads need encoder features (B, K, d) of equal B, K; "
+                             f"got {tuple(v.shape)} and {tuple(a.shape)}")
+        if self.direction_encoding and directions is None:
+            raise InputError("this model uses direction encoding: pass the crop directions (B, K, 2)")
         return AVSAEmbeddings(
             video_target=F.normalize(self.video_head(v), dim=-1),
             audio_target=F.normalize(self.audio_head(a), dim=-1),
             video_pred=F.normalize(self.video_pred_head(self.a2v(a, directions)), dim=-1),
             audio_pred=F.normalize(self.audio_pred_head(self.v2a(v, directions)), dim=-1),
         )
+
+    @staticmethod
+    def alignment(e: AVSAEmbeddings) -> torch.Tensor:
+        """Alignment score of each crop with its own audio, (B, K): mean of cos(v̂_k, ṽ_k) and cos(â_k, ã_k)."""
+        return 0.5 * ((e.video_pred * e.video_target).sum(-1) + (e.audio_pred * e.audio_target).sum(-1))
+
+    @staticmethod
+    def spatial_scores(e: AVSAEmbeddings) -> torch.Tensor:
+        """Audio of every crop against the video of every crop of the same clip, (B, K audio, K video).
+
+        Entry (b, l, j) is the mean of cos(ã_l, â_j) and cos(v̂_l, ṽ_j): the two
+        quantities the loss ranks when the audio of crop l looks for its crop.
+        """
+        return 0.5 * (torch.einsum("bld,bjd->blj", e.audio_target, e.audio_pred)
+                      + torch.einsum("bld,bjd->blj", e.video_pred, e.video_target))
+
+    @staticmethod
+    def clip_scores(e: AVSAEmbeddings) -> torch.Tensor:
+        """Audio of each clip's crop k against the video of every clip's crop k, (B audio, K, B video).
+
+        Each clip's predictions use its own four crops as context (as in
+        training), so entry (b, k, c) compares quantities of clip b with those
+        of clip c only.
+        """
+        return 0.5 * (torch.einsum("bkd,ckd->bkc", e.audio_target, e.audio_pred)
+                      + torch.einsum("bkd,ckd->bkc", e.video_pred, e.video_target))

@@ -18,17 +18,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from avsa.errors import AvsaError, InputError
 from avsa.media.synth.config import CONVENTIONS, PROJECTIONS, SynthConfig
-from avsa.media.synth.scenes import SCENES
+from avsa.media.synth.scenes import video_seed, world_scene, world_split
 from avsa.media.synth.world import AUDIO_CODECS, render_scene, write_scene
 from avsa.media.workers import spawn_context
-
-TEST_EVERY = 5
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = SynthConfig()
@@ -48,14 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes")
 
 
-def video_seed(base_seed: int, index: int) -> int:
-    """Seed of video ``index`` of a run with ``base_seed`` (independent streams)."""
-    return int(np.random.SeedSequence([base_seed, index]).generate_state(1)[0])
-
-
 def _one(config: SynthConfig, out: Path, index: int, seed: int, codec: str) -> str:
     stem = f"synth-{index:05d}"
-    synth = render_scene(config, seed, scene=SCENES[index % len(SCENES)])
+    synth = render_scene(config, seed, scene=world_scene(index))
     write_scene(synth, out, stem, config=config, audio_codec=codec)
     return stem
 
@@ -94,10 +85,9 @@ def run(args: argparse.Namespace) -> int:
                     except AvsaError as exc:
                         failures.append((futures[future], str(exc)))
                     bar.update()
-    stems = [done[i] for i in sorted(done)]
-    (out / "train.txt").write_text("".join(f"{s}\n" for i, s in enumerate(stems) if (i + 1) % TEST_EVERY))
-    (out / "test.txt").write_text("".join(f"{s}\n" for i, s in enumerate(stems) if not (i + 1) % TEST_EVERY))
-    print(f"wrote {len(stems)} videos to {out}" + (f"; {len(failures)} failed:" if failures else ""))
+    for split in ("train", "test"):
+        (out / f"{split}.txt").write_text("".join(f"{done[i]}\n" for i in sorted(done) if world_split(i) == split))
+    print(f"wrote {len(done)} videos to {out}" + (f"; {len(failures)} failed:" if failures else ""))
     for i, problem in failures:
         print(f"  video {i}: {problem}")
     return 1 if failures else 0

@@ -237,3 +237,32 @@ def scene_index(name: str) -> int:
     """Index of a scene class in :data:`SCENES` (the label of scene classification)."""
     return SCENES.index(scene_type(name).name)
 
+
+# ------------------------------------------------------- a world of many videos
+
+def video_seed(base_seed: int, index: int) -> int:
+    """Seed of video ``index`` of a world with ``base_seed`` (independent streams)."""
+    return int(np.random.SeedSequence([base_seed, index]).generate_state(1)[0])
+
+
+def world_scene(index: int) -> str:
+    """Scene class of video ``index`` of a world: the classes cycle, so they stay balanced."""
+    return SCENES[index % len(SCENES)]
+
+
+def world_split(index: int) -> str:
+    """``"train"`` or ``"test"``: the split of video ``index`` of a world.
+
+    Videos come in blocks of ``len(SCENES)`` consecutive indices, one of each
+    scene (:func:`world_scene`). One video of every block is a test video, and
+    the test scene rotates from block to block (the last scene in block 0, the
+    one before it in block 1, …). So about a fifth of the videos are test
+    videos, every scene is in both splits once the world has
+    ``len(SCENES) ** 2`` videos (two of them from 10 videos on), and no test
+    clip comes from a video that training sees.
+    """
+    if index < 0:
+        raise InputError(f"video index must be >= 0, got {index}")
+    n = len(SCENES)
+    block, position = divmod(index, n)
+    return "test" if position == (n - 1 - block) % n else "train"
