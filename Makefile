@@ -6,6 +6,8 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# read when make starts, before set-up: the demo's time bar includes set-up
+STARTED := $(shell date +%s)
 
 .PHONY: setup test demo bench clean
 
@@ -22,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
-	$(BIN)/avsa demo
+	$(BIN)/avsa demo --started-at $(STARTED)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -45,7 +45,7 @@ def train_tiny(cache, out, config="tiny/foa-iv-objects", *, steps=2, extra=()):
     from avsa.train.trainer import train
 
     cfg = load_config(config, [
-        f"data.cache={cache}", f"out={out}", "model.video_width=0.125", "model.audio_width=0.125",
+        f"data.cache={cache}", f"out={out}", "data.detector=oracle", "model.video_width=0.125", "model.audio_width=0.125",
         "model.transformer_ff=64", "data.crop_size=16", "avc.batch_size=4", "avsa.batch_size=4",
         f"avc.steps={steps}", f"avsa.steps={steps}", *extra])
     return train(cfg, run_dir=out / "run")

@@ -7,7 +7,8 @@ import pytest
 
 from avsa.data.detection.base import angular_distance, load_detections
 from avsa.evaluate.results import Result
-from avsa.experiments import Claim, Scale, jitter_detections, run_paper
+from avsa.data.detection.oracle import jitter_detections
+from avsa.experiments import Claim, Scale, run_paper
 
 TOY = Scale(videos=0, duration_s=2.0, avc_steps=1, avsa_steps=1, seeds=1, validity_videos=10, synth_width=128,
             cache_width=128, small_tasks=True,

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from avsa.data.detection.oracle import jitter_detections
 from avsa.errors import AvsaError, InputError
 
 
@@ -164,38 +165,6 @@ def build_validity_world(out: Path, scale: Scale) -> Path:
     for kind in ("all", "pass", "random"):
         (lists / f"{kind}.txt").write_text("".join(f"{n}\n" for n in subset(rows, kind, seed=0)))
     return cache
-
-
-def jitter_detections(cache: Path, *, sigma_deg: float, seed: int = 0, source: str = "oracle") -> str:
-    """Copy ``CACHE/detections/<source>`` with every detection moved like a real detector's error.
-
-    Each detection is rotated away from its centre by an angle ~|N(0, σ)| in a
-    uniformly random direction on the sphere. Returns the new detector name.
-    """
-    from avsa.data.detection.base import Detection, load_detections, save_detections
-    from avsa.spatial import sphere
-
-    name = f"{source}-jitter{sigma_deg:g}"
-    src, dst = cache / "detections" / source, cache / "detections" / name
-    rng = np.random.default_rng(seed)
-    for path in sorted(src.glob("*.json")):
-        target = dst / path.name
-        if target.exists():
-            continue
-        f = load_detections(path)
-        moved = []
-        for d in f.detections:
-            angle = abs(rng.normal(0.0, math.radians(sigma_deg)))
-            heading = rng.uniform(-math.pi, math.pi)
-            centre = sphere.direction_vector(d.azimuth, d.elevation).double().numpy()
-            east = np.cross([0.0, 0.0, 1.0], centre)
-            east = east / np.linalg.norm(east) if np.linalg.norm(east) > 1e-9 else np.array([0.0, 1.0, 0.0])
-            north = np.cross(centre, east)
-            v = math.cos(angle) * centre + math.sin(angle) * (math.cos(heading) * east + math.sin(heading) * north)
-            az, el = sphere.vector_direction(torch.as_tensor(v))
-            moved.append(Detection(float(az), float(el), d.size, d.label, d.score, d.time_s))
-        save_detections(target, moved, detector=name, mode=f.mode, frame_times_s=f.frame_times_s)
-    return name
 
 
 # ----------------------------------------------------------------- training

@@ -161,3 +161,33 @@ def test_bad_arguments():
         avsa_loss(AVSAEmbeddings(e.video_target, e.audio_target[:, :3], e.video_pred, e.audio_pred))
     with pytest.raises(InputError, match="equal shape"):
         avc_loss(torch.randn(3, 4), torch.randn(2, 4))
+
+
+def test_within_clip_share_mixes_a_four_way_term_into_the_paper_loss():
+    """within_clip=w: w·CE over the clip's own crops + (1 − w)·the paper's loss; 0 is the paper's loss."""
+    import torch.nn.functional as F
+
+    from avsa.models.heads import AVSAEmbeddings
+    from avsa.models.losses import avsa_direction
+
+    torch.manual_seed(0)
+    pred, target = torch.randn(3, 4, 8), torch.randn(3, 4, 8)
+    tau = 0.1
+    paper, *_ = avsa_direction(pred, target, temperature=tau, negatives="paper")
+    q, t = F.normalize(pred, dim=-1), F.normalize(target, dim=-1)
+    own = torch.einsum("bkd,bld->bkl", q, t) / tau  # (B, K, K) within each clip
+    four_way = F.cross_entropy(own.flatten(0, 1), torch.arange(4).repeat(3))
+    for w in (0.0, 0.8, 1.0):
+        mixed, *_ = avsa_direction(pred, target, temperature=tau, negatives="paper", within_clip=w)
+        torch.testing.assert_close(mixed, w * four_way + (1 - w) * paper)
+    # w = 1: other clips do not matter at all
+    e = AVSAEmbeddings(target, target, pred, pred)
+    other = AVSAEmbeddings(torch.cat([target, torch.randn(2, 4, 8)]), torch.cat([target, torch.randn(2, 4, 8)]),
+                           torch.cat([pred, torch.randn(2, 4, 8)]), torch.cat([pred, torch.randn(2, 4, 8)]))
+    only_within = avsa_loss(e, temperature=tau, within_clip=1.0).loss
+    first_three = avsa_loss(other, temperature=tau, within_clip=1.0).loss * 5 / 3 - \
+        avsa_loss(AVSAEmbeddings(*(x[3:] for x in (other.video_target, other.audio_target, other.video_pred,
+                                                    other.audio_pred))), temperature=tau, within_clip=1.0).loss * 2 / 3
+    torch.testing.assert_close(only_within, first_three)
+    with pytest.raises(InputError):
+        avsa_loss(e, within_clip=1.5)

@@ -112,3 +112,21 @@ def test_bad_inputs():
         sphere.direction_to_equirect(0.0, 0.0, 0, 10)
     with pytest.raises(InputError, match="number"):
         sphere.direction_vector("left", 0.0)
+
+
+def test_perturbed_directions_lie_at_the_drawn_angle():
+    """Each moved direction is |N(0, σ)| away from its original (checked against an independent draw)."""
+    import numpy as np
+
+    az = np.array([0.0, 1.0, -2.5, 3.1, 0.4])
+    el = np.array([0.0, 0.5, -1.2, 1.5, -0.3])
+    sigma = np.radians(15)
+    new_az, new_el = sphere.perturb_directions(az, el, sigma, np.random.default_rng(3))
+    expected = np.abs(np.random.default_rng(3).normal(0.0, sigma, size=az.shape))
+    dist = sphere.angular_distance(new_az, new_el, torch.as_tensor(az), torch.as_tensor(el))
+    np.testing.assert_allclose(dist.numpy(), expected, atol=1e-6)
+    # headings are spread: the moves do not all go one way
+    many_az, many_el = sphere.perturb_directions(np.zeros(400), np.zeros(400), sigma, np.random.default_rng(0))
+    assert abs(float(many_az.mean())) < 0.02 and abs(float(many_el.mean())) < 0.02
+    same = sphere.perturb_directions(az, el, 0.0, np.random.default_rng(0))
+    np.testing.assert_allclose(same[0].numpy(), az, atol=1e-9)

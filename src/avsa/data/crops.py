@@ -112,7 +112,7 @@ def select_crops(mode: str, *, n_crops: int, rng: np.random.Generator,
                  sample_rate: int | None = None,
                  fov_range: tuple[float, float] = DEFAULT_FOV_RANGE,
                  elevation_range: tuple[float, float] = DEFAULT_ELEVATION_RANGE,
-                 object_fov_scale: float = 1.5, peak_threshold: float = 0.25) -> CropCentres:
+                 object_fov_scale: float = 1.5, peak_threshold: float = 0.25, jitter: float = 0.0) -> CropCentres:
     """Choose the crop centres of one sample (see the module doc for each mode).
 
     Parameters
@@ -135,6 +135,10 @@ def select_crops(mode: str, *, n_crops: int, rng: np.random.Generator,
         Object crops: field of view = this × the detection's angular size, clipped to ``fov_range``.
     peak_threshold : float
         Audio crops: a peak counts when its height is at least this fraction of the highest.
+    jitter : float
+        Radians: move every object or audio crop centre by an angle ~|N(0, jitter)| towards a
+        random heading (training augmentation: a crop exactly centred on its source is a shortcut
+        no real detector offers). 0: centres as chosen.
 
     Returns
     -------
@@ -154,6 +158,11 @@ def select_crops(mode: str, *, n_crops: int, rng: np.random.Generator,
     else:
         raise InputError(f"unknown crop mode {mode!r}; expected one of {CROP_MODES}")
     arr = np.asarray(centres, dtype=np.float64).reshape(n_crops, 3)
+    if jitter > 0:
+        moved = np.asarray([k != "random" for k in kinds])
+        if moved.any():
+            az, el = sphere.perturb_directions(arr[moved, 0], arr[moved, 1], jitter, rng)
+            arr[moved, 0], arr[moved, 1] = az.numpy(), el.numpy()
     return CropCentres(azimuth=np.asarray(sphere.wrap_angle(arr[:, 0]), dtype=np.float64),
                        elevation=arr[:, 1].copy(), fov=arr[:, 2].copy(), kind=tuple(kinds))
 

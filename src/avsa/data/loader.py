@@ -151,6 +151,8 @@ class SampleDataset(Dataset):
         Draw flips, colour jitter and gains (False: identity parameters).
     windows : list of Window, optional
         Fixed windows (evaluation) instead of one random window per clip.
+    crop_jitter : float
+        Radians: random displacement of object/audio crop centres (:func:`~avsa.data.crops.select_crops`).
 
     Items are :class:`RawSample`, or None for an unreadable clip (logged).
 
@@ -164,7 +166,7 @@ class SampleDataset(Dataset):
                  crop_mode: str = "random", n_crops: int = 4, detector: str = "oracle",
                  window_s: float = 1.0, n_frames: int = 8, fps: float = 16.0, sample_rate: int = 24000,
                  seed: int = 0, augment: bool = True, windows: Sequence[Window] | None = None,
-                 clip_ids: Sequence[str] | None = None):
+                 clip_ids: Sequence[str] | None = None, crop_jitter: float = 0.0):
         if crop_mode not in CROP_MODES:
             raise InputError(f"unknown crop mode {crop_mode!r}; expected one of {', '.join(CROP_MODES)}")
         if n_crops not in (1, 4):
@@ -174,6 +176,7 @@ class SampleDataset(Dataset):
                                    sample_rate=sample_rate, seed=seed,
                                    windows=list(windows) if windows is not None else None, clip_ids=clip_ids)
         self.crop_mode, self.n_crops, self.seed, self.augment = crop_mode, n_crops, seed, augment
+        self.crop_jitter = float(crop_jitter)
         self.window_s, self.sample_rate, self.epoch = window_s, sample_rate, 0
         self.detections_dir = None
         if crop_mode == "objects":
@@ -220,7 +223,7 @@ class SampleDataset(Dataset):
             detections = in_window(self._clip_detections(window["clip_id"]), window["start_s"], self.window_s)
         centres = select_crops(self.crop_mode, n_crops=self.n_crops, rng=rng, detections=detections,
                                foa=foa.numpy() if self.crop_mode == "audio" else None,
-                               sample_rate=self.sample_rate)
+                               sample_rate=self.sample_rate, jitter=self.crop_jitter)
         augmentation = draw_augmentation(rng, self.n_crops) if self.augment else identity_augmentation(self.n_crops)
         return RawSample(
             clip_id=window["clip_id"], start_s=float(window["start_s"]), frames=window["frames"], foa=foa,

@@ -180,7 +180,7 @@ def _result(task: str, correct, groups, *, chance: float, checkpoint: str, seed:
 
 def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "test", train_split: str = "train",
                  n_per_clip: int = 4, crops: str | None = None, detector: str | None = None, group: int = 16,
-                 seed: int = 0) -> dict[str, Result]:
+                 seed: int = 0, binary: bool = True, suffix: str = "") -> dict[str, Result]:
     """All in-domain accuracies of a checkpoint on a cache (see the module docstring).
 
     Parameters
@@ -192,14 +192,18 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
     crops : "objects" | "random" | "audio"; default objects when ``CACHE/detections/<detector>`` exists
     detector : detections folder; default the training config's
     group : clips per AVC-contrastive ranking (chance 1/group; at most the number of test clips)
+    binary : also fit and test the two binary tasks (they need windows of ``train_split`` too)
+    suffix : appended to every task name (e.g. ``-jittered`` for a second set of crops)
     """
     cache = cache if isinstance(cache, Cache) else Cache(cache)
     detector = detector or pretrained.config.data.detector
     if crops is None:
         crops = "objects" if cache.detections_dir(detector).is_dir() else "random"
     test = _collect(pretrained, _windows(pretrained, cache, split, n_per_clip, crops, detector, seed), seed)
-    train = _collect(pretrained, _windows(pretrained, cache, train_split, n_per_clip, crops, detector, seed + 1),
-                     seed + 1)
+    train = None
+    if binary:
+        train = _collect(pretrained, _windows(pretrained, cache, train_split, n_per_clip, crops, detector, seed + 1),
+                         seed + 1)
     ckpt, results = pretrained.checkpoint, {}
 
     # AVSA contrastive: audio l picks crop l among the window's 4 (per crop kind too)
@@ -248,10 +252,13 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
                                                       "kinds": [KINDS[i] for i in avc_kinds]})
 
     # binary tasks on frozen encoders
-    for task in ("avc", "avsa"):
+    for task in ("avc", "avsa") if binary else ():
         correct, groups = _binary(train[task], test[task], test["groups"], seed)
         results[f"{task}-binary"] = _result(f"{task}-binary", correct, groups, chance=0.5, checkpoint=ckpt,
                                             seed=seed, details={"classifier": "logistic regression on [v, a, v*a, |v-a|]",
                                                                 "negatives": "other clip's audio" if task == "avc"
                                                                 else "field rotated by a yaw in [45°, 315°]"})
-    return results
+    for result in results.values():
+        result.task += suffix
+        result.details["detector"] = detector
+    return {name + suffix: result for name, result in results.items()}

@@ -78,8 +78,10 @@ TABLES = (
     TableSpec("indomain", "In-domain AVC and AVSA accuracy (%) (paper Tables I–II)", (
         TaskSpec("avc-binary", "AVC binary"),
         TaskSpec("avsa-binary", "AVSA binary"),
-        TaskSpec("avc-contrastive", "AVC contrastive"),
+        TaskSpec("avc-contrastive", "AVC contrastive", _KINDS),
         TaskSpec("avsa-contrastive", "AVSA contrastive", _KINDS),
+        TaskSpec("avsa-contrastive-jittered", "AVSA contrastive, ground truth jittered 15°", _KINDS),
+        TaskSpec("avsa-contrastive-new-world", "AVSA contrastive, new world"),
     )),
     TableSpec("action", "Action recognition accuracy (%) (paper Table III)", (
         TaskSpec("synth-video-motion", "Synthetic motion", _CLIP),

@@ -84,7 +84,7 @@ def avc_loss(video_emb: torch.Tensor, audio_emb: torch.Tensor, *, temperature: f
 
 
 def avsa_direction(pred: torch.Tensor, target: torch.Tensor, *, temperature: float,
-                   negatives: str) -> tuple[torch.Tensor, float, float]:
+                   negatives: str, within_clip: float = 0.0) -> tuple[torch.Tensor, float, float]:
     """One direction of the AVSA loss.
 
     Parameters
@@ -99,6 +99,11 @@ def avsa_direction(pred: torch.Tensor, target: torch.Tensor, *, temperature: flo
         positive (b, k), the clip's other K−1 crops and every crop of every
         other clip. ``same-crop`` (the baseline's code): only crop k of every
         clip, i.e. B_global candidates.
+    within_clip : float in [0, 1], keyword-only
+        Share w of a *within-clip* term: the loss is
+        ``w · CE(own clip's K crops) + (1 − w) · CE(negatives)``. The within-clip
+        term ranks the positive only among the clip's K crops (chance 1/K), so
+        its gradient is purely spatial; 0 is the paper's loss.
 
     Returns
     -------
@@ -125,15 +130,19 @@ def avsa_direction(pred: torch.Tensor, target: torch.Tensor, *, temperature: flo
         loss = F.cross_entropy(same.transpose(1, 2).flatten(0, 1), clip.repeat_interleave(k))
     else:
         raise InputError(f"negatives must be one of {NEGATIVES}, got {negatives!r}")
+    own = logits[torch.arange(b, device=q.device), :, clip]  # B x K x K: query crop k vs the clip's crops
+    if within_clip > 0:
+        spatial_loss = F.cross_entropy(own.flatten(0, 1), crop.repeat(b))
+        loss = within_clip * spatial_loss + (1 - within_clip) * loss
     with torch.no_grad():
-        own = logits[torch.arange(b), :, clip]  # B x K x K: query crop k vs the clip's crops
         spatial = (own.argmax(dim=-1) == crop).float().mean().item()
         best = logits.flatten(2).argmax(dim=-1)  # B x K
         retrieval = (best == clip[:, None] * k + crop).float().mean().item()
     return loss, spatial, retrieval
 
 
-def avsa_loss(embeddings: AVSAEmbeddings, *, temperature: float = 0.07, negatives: str = "paper") -> LossResult:
+def avsa_loss(embeddings: AVSAEmbeddings, *, temperature: float = 0.07, negatives: str = "paper",
+              within_clip: float = 0.0) -> LossResult:
     """AVSA loss: the target of each (clip b, crop k) is (b, k) (paper Eq. 2).
 
     Parameters
@@ -145,6 +154,8 @@ def avsa_loss(embeddings: AVSAEmbeddings, *, temperature: float = 0.07, negative
         τ > 0.
     negatives : {"paper", "same-crop"}, keyword-only
         See :func:`avsa_direction`.
+    within_clip : float in [0, 1], keyword-only
+        Share of the within-clip term (:func:`avsa_direction`); 0 = the paper's loss.
 
     Returns
     -------
@@ -158,6 +169,8 @@ def avsa_loss(embeddings: AVSAEmbeddings, *, temperature: float = 0.07, negative
     _check_temperature(temperature)
     if negatives not in NEGATIVES:
         raise InputError(f"negatives must be one of {NEGATIVES}, got {negatives!r}")
+    if not 0.0 <= within_clip <= 1.0:
+        raise InputError(f"within_clip must lie in [0, 1], got {within_clip}")
     e = embeddings
     shape = e.video_target.shape
     if len(shape) != 3 or any(x.shape != shape for x in (e.audio_target, e.video_pred, e.audio_pred)):
@@ -165,7 +178,8 @@ def avsa_loss(embeddings: AVSAEmbeddings, *, temperature: float = 0.07, negative
                          f"{[tuple(x.shape) for x in (e.video_target, e.audio_target, e.video_pred, e.audio_pred)]}")
     losses, metrics = [], {}
     for name, pred, target in (("v2a", e.audio_pred, e.audio_target), ("a2v", e.video_pred, e.video_target)):
-        loss, spatial, retrieval = avsa_direction(pred, target, temperature=temperature, negatives=negatives)
+        loss, spatial, retrieval = avsa_direction(pred, target, temperature=temperature, negatives=negatives,
+                                                  within_clip=within_clip)
         losses.append(loss)
         metrics[f"avsa_acc_{name}"] = spatial
         metrics[f"retrieval_acc_{name}"] = retrieval

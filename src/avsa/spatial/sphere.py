@@ -312,3 +312,34 @@ def front_rotation(azimuth: Any, elevation: Any) -> torch.Tensor:
     """
     az, el = _angles(azimuth, elevation)
     return pitch(el) @ yaw(-az)
+
+
+def perturb_directions(azimuth: Any, elevation: Any, sigma: float,
+                       rng: "np.random.Generator") -> tuple[torch.Tensor, torch.Tensor]:
+    """Directions moved like a detector's error: by an angle ~|N(0, σ)| towards a uniform heading.
+
+    Parameters
+    ----------
+    azimuth, elevation : array_like, same shape
+        Radians.
+    sigma : float
+        Radians (0 returns the directions unchanged).
+    rng : numpy.random.Generator
+        Draws the angle and heading of every direction.
+
+    Returns
+    -------
+    azimuth, elevation : torch.Tensor, float64, the input's shape
+        The moved directions; each lies exactly ``|angle|`` from its original.
+    """
+    az, el = _angles(azimuth, elevation)
+    az, el = az.double(), el.double()
+    angle = torch.as_tensor(np.abs(rng.normal(0.0, sigma, size=tuple(az.shape))), dtype=torch.float64)
+    heading = torch.as_tensor(rng.uniform(-math.pi, math.pi, size=tuple(az.shape)), dtype=torch.float64)
+    centre = direction_vector(az, el)  # (..., 3)
+    # local east and north at each centre (at a pole: any tangent pair)
+    east = torch.stack([-torch.sin(az), torch.cos(az), torch.zeros_like(az)], dim=-1)
+    north = torch.linalg.cross(centre, east)
+    tangent = torch.cos(heading)[..., None] * east + torch.sin(heading)[..., None] * north
+    moved = torch.cos(angle)[..., None] * centre + torch.sin(angle)[..., None] * tangent
+    return vector_direction(moved)

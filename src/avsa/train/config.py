@@ -49,6 +49,9 @@ class DataConfig:
     sample_rate: int = 24000
     fps: float = 16.0
     augment: bool = True
+    crop_jitter_deg: float = 0.0
+    """Training: move object/audio crop centres by ~|N(0, σ)| degrees (σ = this), so that a source
+    exactly in front is no shortcut; evaluation crops are never jittered."""
     normalize: bool = True
     """Normalise log-mel bands with ``CACHE/stats`` (run ``avsa stats`` first)."""
     num_workers: int = 0
@@ -89,6 +92,9 @@ class StageConfig:
     negatives: str = "paper"
     """AVSA only: ``paper`` (other crops of the clip and all crops of other clips)
     or ``same-crop`` (the original code: only the same crop index of other clips)."""
+    within_clip: float = 0.0
+    """AVSA only: share w of a within-clip term, loss = w·CE(the clip's 4 crops) + (1 − w)·CE(negatives).
+    0 is the paper's loss; the within-clip term lets AVSA leave chance in far fewer steps."""
 
 
 @dataclass
@@ -142,6 +148,10 @@ class TrainConfig:
             _one_of(f"{stage}.schedule", s.schedule, ("constant", "cosine"))
             _one_of(f"{stage}.optimizer", s.optimizer, ("adam", "sgd"))
             _one_of(f"{stage}.negatives", s.negatives, ("paper", "same-crop"))
+            if not 0.0 <= s.within_clip <= 1.0:
+                raise ConfigError(f"{stage}.within_clip must lie in [0, 1], got {s.within_clip}")
+        if not 0.0 <= d.crop_jitter_deg <= 90.0:
+            raise ConfigError(f"data.crop_jitter_deg must lie in [0, 90], got {d.crop_jitter_deg}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be positive, got {self.temperature}")
         if self.checkpoint_every < 1 or self.log_every < 1:

@@ -9,6 +9,7 @@ with ``B/W`` clips each see the same global batch as one process with ``B``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -57,6 +58,7 @@ class TrainBatches:
             d.cache, split=d.split, crop_mode=d.crops, n_crops=1 if stage == "avc" else 4,
             detector=d.detector, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps,
             sample_rate=d.sample_rate, seed=seed, augment=d.augment, clip_ids=read_clip_list(d.clips),
+            crop_jitter=math.radians(d.crop_jitter_deg) if d.augment else 0.0,
         )
         self.loader = make_loader(
             self.dataset, batch_size=stage_cfg.batch_size // world_size, num_workers=d.num_workers,

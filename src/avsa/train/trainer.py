@@ -91,7 +91,8 @@ def compute_loss(stage: str, model, video, audio, directions, config: TrainConfi
         out = model(video[:, 0], audio[:, 0])
         return avc_loss(out.video, out.audio, temperature=config.temperature)
     out = model(video, audio, directions=directions)
-    return avsa_loss(out, temperature=config.temperature, negatives=config.avsa.negatives)
+    return avsa_loss(out, temperature=config.temperature, negatives=config.avsa.negatives,
+                     within_clip=config.avsa.within_clip)
 
 
 class Trainer:
