@@ -1,10 +1,11 @@
 """``avsa localize``: where does the model hear each sound? An alignment heatmap over the 360° frame.
 
 For a grid of directions (azimuth × elevation), the gnomonic crop there and the
-FOA rotated so that direction is front are embedded, and their alignment score
-(:meth:`Pretrained.alignment`: the AVC heads' cosine, or for AVSA checkpoints
-the translation heads on four crops 90° apart in azimuth, as in training) is
-drawn over the equirectangular frame. On synthetic clips
+FOA rotated so that direction is front are embedded in groups of four crops
+90° apart in azimuth (as in training), and a score per crop is drawn over the
+equirectangular frame: by default how uniquely the crop's video picks its own
+rotation of the sound field among the group's four (``score="spatial"``), or
+the model's plain alignment of the crop with its own audio (``"alignment"``). On synthetic clips
 :func:`localization_hit_rate` says how often the peak lands on a sounding object.
 
     avsa localize runs/demo/checkpoints/avsa.pt clip.mp4 --time 3.5 --out heat.png
@@ -47,7 +48,7 @@ def direction_grid(n_azimuth: int, n_elevation: int, *, max_elevation: float = m
 @torch.no_grad()
 def alignment_map(p: Pretrained, frames: torch.Tensor, foa: torch.Tensor, *, grid: tuple[int, int] = (36, 9),
                   fov: float = math.radians(60), max_elevation: float = math.radians(60),
-                  score_fn: ScoreFn | None = None):
+                  score_fn: ScoreFn | None = None, score: str = "spatial"):
     """Alignment score over a grid of directions for one window.
 
     Parameters
@@ -58,6 +59,15 @@ def alignment_map(p: Pretrained, frames: torch.Tensor, foa: torch.Tensor, *, gri
     grid : (n_azimuth, n_elevation)
     fov : crop field of view, radians
     score_fn : optional replacement of the model's score (tests, oracles)
+    score : {"spatial", "alignment"}
+        ``alignment``: the model's alignment of each crop with its own audio
+        (:meth:`Pretrained.alignment`). ``spatial`` (default): how much better
+        the crop's video matches its own rotation of the sound field than the
+        three other rotations of the group — the log-softmax, over the four
+        audios, of :meth:`Pretrained.spatial_scores` at the crop's own audio,
+        at the training temperature. A crop showing nothing that sounds fits
+        every rotation about equally (a low score); one showing the source fits
+        only the rotation that puts the source in front.
 
     Returns
     -------
@@ -80,7 +90,14 @@ def alignment_map(p: Pretrained, frames: torch.Tensor, foa: torch.Tensor, *, gri
     b = video.shape[0]
     v, a = p.encode(video.flatten(0, 1), audio.flatten(0, 1))
     directions = torch.stack([caz, cel], dim=-1).to(p.device)  # (B, 4, 2)
-    scores = p.alignment(v.unflatten(0, (b, 4)), a.unflatten(0, (b, 4)), directions).cpu()  # (B, 4)
+    v, a = v.unflatten(0, (b, 4)), a.unflatten(0, (b, 4))
+    if score == "alignment":
+        scores = p.alignment(v, a, directions).cpu()  # (B, 4)
+    elif score == "spatial":
+        s = p.spatial_scores(v, a, directions) / p.config.temperature  # (B, 4 audio, 4 video)
+        scores = s.log_softmax(dim=1).diagonal(dim1=1, dim2=2).cpu()  # (B, 4): own audio among the four
+    else:
+        raise InputError(f"score must be 'spatial' or 'alignment', got {score!r}")
     out = torch.empty(rows, cols)
     out[:, col_index.reshape(-1)] = scores.reshape(rows, quarter * 4)
     return out, az, el
@@ -131,7 +148,7 @@ def draw_heatmap(path: str | os.PathLike, frame: np.ndarray, scores: torch.Tenso
 
 def localization_hit_rate(p: Pretrained, cache, *, split: str = "test", n_per_clip: int = 2,
                           max_angle: float = math.radians(20), grid: tuple[int, int] = (36, 9), seed: int = 0,
-                          score_fn: ScoreFn | None = None) -> Result:
+                          score_fn: ScoreFn | None = None, score: str = "spatial") -> Result:
     """How often the heatmap peak lies within ``max_angle`` of a sounding object (synthetic ground truth)."""
     from avsa.media.cache import Cache
     from avsa.media.clips import ClipWindows, windows_for_eval
@@ -150,7 +167,7 @@ def localization_hit_rate(p: Pretrained, cache, *, split: str = "test", n_per_cl
         sounding = [o for o in gt.at(d.window_s / 2) if o.sounding]
         if not sounding:
             continue
-        scores, az, el = alignment_map(p, item["frames"], item["audio"], grid=grid, score_fn=score_fn)
+        scores, az, el = alignment_map(p, item["frames"], item["audio"], grid=grid, score_fn=score_fn, score=score)
         pa, pe = peak_direction(scores, az, el)
         dist = min(float(sphere.angular_distance(pa, pe, o.azimuth, o.elevation)) for o in sounding)
         hits.append(dist <= max_angle)
@@ -164,7 +181,7 @@ def localization_hit_rate(p: Pretrained, cache, *, split: str = "test", n_per_cl
     ci = wilson_interval(int(sum(hits)), len(hits))
     return Result(task="localization", value=float(ci.estimate), low=float(ci.low), high=float(ci.high),
                   n=len(hits), checkpoint=p.checkpoint, chance=float(np.mean(chance)),
-                  details={"max_angle_deg": math.degrees(max_angle), "grid": list(grid)})
+                  details={"max_angle_deg": math.degrees(max_angle), "grid": list(grid), "score": score})
 
 
 # ------------------------------------------------------------------------ CLI
@@ -178,6 +195,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time", type=float, default=None, help="window start in seconds (default: the middle)")
     parser.add_argument("--grid", default="36x9", help="azimuths x elevations (azimuths a multiple of 4)")
     parser.add_argument("--fov-deg", type=float, default=60.0)
+    parser.add_argument("--score", choices=("spatial", "alignment"), default="spatial",
+                        help="spatial: the crop's video picks its own audio rotation among four (default); "
+                             "alignment: the crop's alignment with its own audio")
     parser.add_argument("--out", type=Path, default=None, help="PNG (default: VIDEO stem + -localization.png)")
     parser.add_argument("--cache", type=Path, help="(unused: kept for scripts) ")
     parser.add_argument("--device", default=None)
@@ -205,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     foa = io.read_audio(audio_path, start_s=start, duration_s=span, sample_rate=d.sample_rate, layout=args.layout)
     frames_t = torch.as_tensor(frames).permute(0, 3, 1, 2)
     scores, az, el = alignment_map(p, frames_t, torch.as_tensor(foa), grid=(n_az, n_el),
-                                   fov=math.radians(args.fov_deg))
+                                   fov=math.radians(args.fov_deg), score=args.score)
     objects = ()
     gt_path = video.with_suffix(".json")
     if gt_path.exists():

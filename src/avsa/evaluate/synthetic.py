@@ -54,7 +54,7 @@ class SyntheticTask:
     sample_rate: int = 24000
 
 
-def scene_task(*, binaural: bool = False, per_class_train: int = 8, per_class_test: int = 4,
+def scene_task(*, binaural: bool = False, per_class_train: int = 8, per_class_test: int = 8,
                seconds: int = 3, sample_rate: int = 24000, seed: int = 0) -> SyntheticTask:
     """FOA (or binaural) scene classification over the synth's scene types."""
     from avsa.evaluate.binaural import foa_to_binaural
