@@ -51,9 +51,16 @@ def _windows(pretrained: Pretrained, cache: Cache, split: str, n_per_clip: int, 
 
 
 def _batches(dataset: SampleDataset, batch_size: int = 16):
-    for first in range(0, len(dataset), batch_size):
-        items = [dataset[i] for i in range(first, min(first + batch_size, len(dataset)))]
-        batch = collate(items)
+    """Batches of consecutive windows; a last batch holding one clip only joins the one before it.
+
+    (The AVC-binary negatives of a window come from another clip of its batch.)
+    """
+    ids = [w.clip_id for w in dataset.windows.windows]
+    starts = list(range(0, len(ids), batch_size))
+    if len(starts) > 1 and len(set(ids[starts[-1]:])) == 1:
+        starts.pop()
+    for first, end in zip(starts, starts[1:] + [len(ids)]):
+        batch = collate([dataset[i] for i in range(first, end)])
         if hasattr(batch, "clip_ids"):
             yield batch
 
