@@ -10,16 +10,24 @@
       failures.csv            file, problem
       detections/<name>/      written by ``avsa detect``
       parts/                  per-source manifest parts (prepare's bookkeeping)
+      prepare.json            the options the cache was prepared with (PREPARE_OPTIONS_NAME)
+      .prepare.lock           held by the one ``avsa prepare`` writing the cache
 
-Paths in the manifest are relative to ``CACHE``.
+Paths in the manifest are relative to ``CACHE``. Clip ids become file names
+(``clips/<clip_id>.mp4``, ``detections/<name>/<clip_id>.json``), so they are
+checked by :func:`check_clip_id` wherever they are read or written.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
+import socket
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Iterator
 
 from avsa.errors import InputError
 
@@ -29,6 +37,134 @@ CLIPS_DIR = "clips"
 PARTS_DIR = "parts"
 DETECTIONS_DIR = "detections"
 STATUS_OK = "ok"
+PREPARE_OPTIONS_NAME = "prepare.json"
+LOCK_NAME = ".prepare.lock"
+AUDIO_LAYOUT = "ambix"
+"""The channel layout of every cached audio file (ACN order, SN3D gains), whatever the source's."""
+
+
+def check_clip_id(clip_id: str, *, where: str) -> str:
+    """``clip_id`` if it is safe as a file name; else an InputError naming ``where``.
+
+    A clip id must be non-empty, hold no path separator, NUL or control
+    character, and not be ``.`` or ``..`` or start with ``.`` (hidden and
+    temporary files of the cache start with it).
+    """
+    bad = (not clip_id or clip_id.startswith(".") or any(c in clip_id for c in "/\\\0")
+           or any(ord(c) < 32 for c in clip_id))
+    if bad:
+        raise InputError(f"{where}: clip id {clip_id!r} cannot be a file name "
+                         "(empty, a path separator, a leading '.' or a control character)")
+    return clip_id
+
+
+@contextmanager
+def writer_lock(root: str | os.PathLike) -> Iterator[None]:
+    """Hold the one writer's lock of the cache ``root`` (created if needed).
+
+    The lock is an ``flock`` on ``root/.prepare.lock``: the kernel releases it
+    when its holder exits, however it exits, so a killed run never leaves a
+    stale lock behind.
+
+    Raises
+    ------
+    InputError
+        If another process holds the lock (the message names it).
+    """
+    import fcntl
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / LOCK_NAME
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise InputError(
+            f"{root}: another avsa prepare is writing this cache ({holder}, lock {path}); "
+            "wait for it to finish, or prepare into another --out"
+        ) from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def read_prepare_options(root: str | os.PathLike) -> dict | None:
+    """The options recorded in ``root/prepare.json``, or None for a cache that has none."""
+    path = Path(root) / PREPARE_OPTIONS_NAME
+    if not path.is_file():
+        return None
+    try:
+        options = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable preparation record ({exc})") from None
+    if not isinstance(options, dict):
+        raise InputError(f"{path}: not a preparation record (expected a JSON object)")
+    return options
+
+
+def write_prepare_options(root: str | os.PathLike, options: dict) -> None:
+    """Record ``options`` in ``root/prepare.json`` (temporary file, then rename)."""
+    path = Path(root) / PREPARE_OPTIONS_NAME
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(options, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def check_cache_matches(root: str | os.PathLike, *, sample_rate: int, fps: float, what: str) -> None:
+    """Raise if the cache ``root`` was prepared at another audio rate, frame rate or layout.
+
+    Parameters
+    ----------
+    root : path
+        The cache.
+    sample_rate, fps : int, float
+        What the reader expects (``data.sample_rate``, ``data.fps`` of a training config).
+    what : str
+        How the reader names those settings in the message (``"data"``).
+
+    A cache without ``prepare.json`` (written before it existed) is checked
+    by the header of its first clip's audio instead.
+    """
+    root = Path(root)
+    recorded = read_prepare_options(root)
+    if recorded is None:
+        recorded = _options_from_first_clip(root)
+    problems = []
+    if "sample_rate" in recorded and int(recorded["sample_rate"]) != int(sample_rate):
+        problems.append(f"audio at {recorded['sample_rate']} Hz, not {what}.sample_rate={sample_rate}")
+    if "fps" in recorded and abs(float(recorded["fps"]) - float(fps)) > 1e-6:
+        problems.append(f"video at {float(recorded['fps']):g} fps, not {what}.fps={float(fps):g}")
+    if recorded.get("audio_layout", AUDIO_LAYOUT) != AUDIO_LAYOUT:
+        problems.append(f"audio in layout {recorded['audio_layout']!r}, not {AUDIO_LAYOUT}")
+    if problems:
+        raise InputError(f"cache {root} holds {'; '.join(problems)}: prepare it again with the "
+                         "config's settings, or set the config to the cache's")
+
+
+def _options_from_first_clip(root: Path) -> dict:
+    import soundfile
+
+    manifest = root / MANIFEST_NAME
+    if not manifest.is_file():
+        return {}
+    for row in read_csv(manifest):
+        if row.get("status") == STATUS_OK and row.get("audio"):
+            try:
+                info = soundfile.info(str(root / row["audio"]))
+            except Exception:  # an unreadable clip is the loader's to skip and name
+                continue
+            return {"sample_rate": info.samplerate}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -145,9 +281,13 @@ class Cache:
             ClipRecord.from_row(row, where=f"{manifest} row {index + 2}")
             for index, row in enumerate(read_csv(manifest))
         ]
+        for index, record in enumerate(self.records):
+            check_clip_id(record.clip_id, where=f"{manifest} row {index + 2}")
         self._by_id = {record.clip_id: record for record in self.records}
         if len(self._by_id) != len(self.records):
-            raise InputError(f"{manifest}: duplicate clip ids")
+            seen: set[str] = set()
+            twice = sorted({r.clip_id for r in self.records if r.clip_id in seen or seen.add(r.clip_id)})
+            raise InputError(f"{manifest}: duplicate clip id(s) {', '.join(twice)}")
 
     def clips(self, split: str | None = None, *, status: str | None = STATUS_OK) -> list[ClipRecord]:
         """Clips of ``split`` (all splits if None) with ``status`` (any if None)."""
