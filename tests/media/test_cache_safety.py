@@ -198,3 +198,13 @@ def test_a_manifest_with_a_traversing_clip_id_is_refused(tmp_path):
     manifest.write_text(manifest.read_text().replace("s0_c000,", "../../escaped,", 1))
     with pytest.raises(InputError, match=r"manifest.csv row 2: clip id '../../escaped'"):
         Cache(cache)
+
+
+def test_detect_refuses_a_manifest_whose_clip_id_leaves_the_cache(tmp_path, capsys):
+    src, cache = _sources(tmp_path / "src", 1), tmp_path / "shared" / "cache"
+    prepare(src, cache, options=OPTIONS, progress=False)
+    manifest = cache / "manifest.csv"
+    manifest.write_text(manifest.read_text().replace("s0_c000,", "../../../planted,", 1))
+    assert main(["detect", str(cache), "--detector", "oracle"]) == 1
+    assert "clip id '../../../planted' cannot be a file name" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("planted*"))

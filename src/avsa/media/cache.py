@@ -324,7 +324,7 @@ class Cache:
 
     def detections_dir(self, name: str) -> Path:
         """``CACHE/detections/<name>`` (not created)."""
-        if not name or "/" in name or name.startswith("."):
+        if not name or "/" in name or "\\" in name or name.startswith("."):
             raise InputError(f"detector name {name!r} must be a plain folder name")
         return self.root / DETECTIONS_DIR / name
 
