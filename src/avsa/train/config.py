@@ -10,6 +10,7 @@ trainer unpacks it into explicit keyword arguments.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -139,9 +140,14 @@ class TrainConfig:
             s: StageConfig = getattr(self, stage)
             if s.steps < 0 or s.batch_size < 2:
                 raise ConfigError(f"{stage}: steps must be >= 0 and batch_size >= 2")
+            if not (math.isfinite(s.lr) and s.lr >= 0 and s.weight_decay >= 0 and s.warmup_steps >= 0):
+                raise ConfigError(f"{stage}: lr={s.lr}, weight_decay={s.weight_decay} and "
+                                  f"warmup_steps={s.warmup_steps} must be finite and >= 0")
             _one_of(f"{stage}.schedule", s.schedule, ("constant", "cosine"))
             _one_of(f"{stage}.optimizer", s.optimizer, ("adam", "sgd"))
             _one_of(f"{stage}.negatives", s.negatives, ("paper", "same-crop"))
+        if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise ConfigError(f"device={self.device!r}: expected auto, cpu, cuda or cuda:<index>")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be positive, got {self.temperature}")
         if self.checkpoint_every < 1 or self.log_every < 1:
