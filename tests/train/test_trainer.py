@@ -60,14 +60,13 @@ def held_out_loss(cfg, state=None, n_batches=4):
     return sum(losses) / len(losses)
 
 
-# Learning is asserted as a property with margins several times the run-to-run spread, never as a
-# value: the exact losses depend on the CPU's kernels. Measured over seeds 0-3 with the AVX-512
-# kernels and with ATEN_CPU_CAPABILITY=default (README, "Reliability"): after 150 steps the held-out
-# loss (8 batches) lies in 1.04-1.63, below chance (log 6 = 1.79), and has fallen by 0.43-0.96.
-# After 30 steps it had fallen by only 0.14-0.54 and sat at chance, too close to call.
+# Learning is asserted as a property with margins measured against the run-to-run spread, never as
+# a value: the exact losses depend on the CPU's kernels. Measured over 10 runs (seeds 0-3 with the
+# AVX-512 kernels and with ATEN_CPU_CAPABILITY=default, seeds 0-1 with AVX2): after 150 steps the
+# held-out loss (8 batches) lies in 1.00-1.63 and has fallen by 0.43-1.04 (mean 0.75, sd 0.20).
+# After 30 steps it had fallen by only 0.14-0.54, to chance (log 6 = 1.79): too close to call.
 LEARN_STEPS = 150
-MIN_DROP = 0.15         # under a third of the smallest measured drop
-BELOW_CHANCE = 0.05     # the model must beat guessing, not only undo its initialisation
+MIN_DROP = 0.15         # 3 standard deviations under the mean drop, 0.28 under the smallest
 
 
 def test_a_few_steps_lower_the_loss(synthetic_cache, tmp_path):
@@ -79,7 +78,7 @@ def test_a_few_steps_lower_the_loss(synthetic_cache, tmp_path):
     before = held_out_loss(cfg, n_batches=8)
     after = held_out_loss(cfg, weights(run, "avc.pt"), n_batches=8)
     assert after < before - MIN_DROP, (before, after)
-    assert after < math.log(batch) - BELOW_CHANCE, (after, math.log(batch))
+    assert after < math.log(batch), (after, math.log(batch))  # better than guessing (by 0.16 at worst, measured)
     # the run folder holds what a user needs to trust and reproduce it
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved == to_dict(cfg)
