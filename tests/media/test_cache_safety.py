@@ -37,6 +37,39 @@ def test_a_second_writer_stops_with_a_message_naming_the_holder(tmp_path):
     assert len(read_manifest(cache)) == 1
 
 
+def test_shards_of_one_count_write_side_by_side_and_overlapping_writers_are_refused(tmp_path):
+    cache = tmp_path / "cache"
+    with writer_lock(cache, (0, 2)), writer_lock(cache, (1, 2)):  # e.g. two machines on a shared cache
+        with pytest.raises(InputError, match=r"writing shard 0/2 of this cache \(pid \d+ .*shard 0/2"):
+            with writer_lock(cache, (0, 2)):
+                pass
+        with pytest.raises(InputError, match="shards of another count"):
+            with writer_lock(cache, (0, 3)):
+                pass
+        with pytest.raises(InputError, match="another avsa prepare is writing this cache"):
+            with writer_lock(cache):
+                pass
+    with writer_lock(cache, (0, 3)):
+        pass
+
+
+def test_a_shard_removes_only_its_own_temporaries(tmp_path):
+    from avsa.media.prepare import remove_temporaries
+    from avsa.media.sources import in_shard
+
+    clips = tmp_path / "cache" / "clips"
+    clips.mkdir(parents=True)
+    names = [f"src{k}" for k in range(8)]
+    for name in names:
+        (clips / f".{name}_c000.77-beef.partial.mp4").write_bytes(b"half")
+        (clips / f"{name}_c000.mp4").write_bytes(b"a finished clip")
+    assert remove_temporaries(tmp_path / "cache", (1, 2)) == sum(in_shard(n, (1, 2)) for n in names)
+    left = {p.name for p in clips.iterdir()}
+    for name in names:
+        assert (f".{name}_c000.77-beef.partial.mp4" in left) == (not in_shard(name, (1, 2)))
+        assert f"{name}_c000.mp4" in left
+
+
 def test_the_lock_of_a_killed_writer_is_released(tmp_path):
     cache = tmp_path / "cache"
     holder = subprocess.Popen(

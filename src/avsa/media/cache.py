@@ -11,7 +11,7 @@
       detections/<name>/      written by ``avsa detect``
       parts/                  per-source manifest parts (prepare's bookkeeping)
       prepare.json            the options the cache was prepared with (PREPARE_OPTIONS_NAME)
-      .prepare.lock           held by the one ``avsa prepare`` writing the cache
+      .prepare.lock           held by the ``avsa prepare`` writing the cache (``writer_lock``)
 
 Paths in the manifest are relative to ``CACHE``. Clip ids become file names
 (``clips/<clip_id>.mp4``, ``detections/<name>/<clip_id>.json``), so they are
@@ -39,6 +39,7 @@ DETECTIONS_DIR = "detections"
 STATUS_OK = "ok"
 PREPARE_OPTIONS_NAME = "prepare.json"
 LOCK_NAME = ".prepare.lock"
+SHARD_LOCK_PREFIX = ".prepare.shard-"
 AUDIO_LAYOUT = "ambix"
 """The channel layout of every cached audio file (ACN order, SN3D gains), whatever the source's."""
 
@@ -59,43 +60,85 @@ def check_clip_id(clip_id: str, *, where: str) -> str:
 
 
 @contextmanager
-def writer_lock(root: str | os.PathLike) -> Iterator[None]:
-    """Hold the one writer's lock of the cache ``root`` (created if needed).
+def writer_lock(root: str | os.PathLike, shard: tuple[int, int] = (0, 1)) -> Iterator[None]:
+    """Hold the writer's lock of the cache ``root`` (created if needed) for ``shard``.
 
-    The lock is an ``flock`` on ``root/.prepare.lock``: the kernel releases it
-    when its holder exits, however it exits, so a killed run never leaves a
-    stale lock behind.
+    A whole-cache writer (``shard`` ``(0, 1)``) holds ``root/.prepare.lock``
+    exclusively. Writers of shards ``i/N`` (disjoint sets of sources, e.g. one
+    per machine on a shared cache) share that lock and each holds
+    ``.prepare.shard-<i>-of-<N>.lock`` exclusively; shards of another ``N``
+    (which would overlap) are refused while one of them is held. The locks
+    are ``flock``\ s: the kernel releases them when their holder exits,
+    however it exits, so a killed run never leaves a stale lock.
 
     Raises
     ------
     InputError
-        If another process holds the lock (the message names it).
+        If a writer that would overlap holds a lock (the message names it).
     """
     import fcntl
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    path = root / LOCK_NAME
-    handle = open(path, "a+", encoding="utf-8")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise InputError(
-            f"{root}: another avsa prepare is writing this cache ({holder}, lock {path}); "
-            "wait for it to finish, or prepare into another --out"
-        ) from None
-    try:
+    index, count = shard
+    held = []
+
+    def take(path: Path, mode: int, what: str):
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or _shard_holders(root) or "another process"
+            handle.close()
+            raise InputError(
+                f"{root}: another avsa prepare is writing {what} ({holder}, lock {path}); "
+                "wait for it to finish, or prepare into another --out"
+            ) from None
+        return handle
+
+    def stamp(handle) -> None:
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}" + (f", shard {index}/{count}" if count > 1 else "")
+                     + "\n")
         handle.flush()
+
+    try:
+        main = take(root / LOCK_NAME, fcntl.LOCK_EX if count == 1 else fcntl.LOCK_SH, "this cache")
+        held.append(main)
+        if count == 1:
+            stamp(main)
+        else:
+            mine = take(root / f"{SHARD_LOCK_PREFIX}{index}-of-{count}.lock", fcntl.LOCK_EX,
+                        f"shard {index}/{count} of this cache")
+            held.append(mine)
+            stamp(mine)
+            for other in root.glob(f"{SHARD_LOCK_PREFIX}*.lock"):
+                if other.name.endswith(f"-of-{count}.lock"):
+                    continue
+                probe = take(other, fcntl.LOCK_EX, "this cache with shards of another count (use one --shard i/N "
+                             "count for all writers of a cache)")
+                fcntl.flock(probe, fcntl.LOCK_UN)
+                probe.close()
         yield
     finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        for handle in reversed(held):
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
+def _shard_holders(root: Path) -> str:
+    """Who holds shard locks of ``root``, as recorded in them (for messages)."""
+    names = []
+    for path in sorted(root.glob(f"{SHARD_LOCK_PREFIX}*.lock")):
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if text:
+            names.append(text)
+    return "; ".join(names)
 
 
 def read_prepare_options(root: str | os.PathLike) -> dict | None:

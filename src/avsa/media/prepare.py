@@ -236,18 +236,32 @@ def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}{TEMPORARY_MARK}{path.suffix}")
 
 
-def _is_temporary(path: Path) -> bool:
-    """Temporaries of this writer (hidden) or of older ones (``<id>.partial.<ext>``); clip ids never match."""
-    return (path.name.startswith(".") and TEMPORARY_MARK in path.name) or path.stem.endswith(TEMPORARY_MARK)
+def _temporary_of(path: Path) -> str | None:
+    """The clip id a temporary file was written for, or None if ``path`` is not a temporary.
+
+    Temporaries are ``.<clip id>.<pid>-<token>.partial.<ext>`` (:func:`_temporary`) or, from
+    older versions, ``<clip id>.partial.<ext>``; a finished clip (``<clip id>.<ext>``) never matches.
+    """
+    stem = path.stem
+    if not stem.endswith(TEMPORARY_MARK):
+        return None
+    stem = stem[: -len(TEMPORARY_MARK)]
+    if path.name.startswith("."):
+        stem = stem[1:].rpartition(".")[0]
+    return stem or None
 
 
-def remove_temporaries(cache: Path) -> int:
-    """Delete temporaries that killed runs left in ``cache/clips``; returns how many.
+def remove_temporaries(cache: Path, shard: tuple[int, int] = (0, 1)) -> int:
+    """Delete the temporaries that killed runs left in ``cache/clips`` for ``shard``; returns how many.
 
-    Call only while holding the cache's writer lock: then no live writer owns one.
+    Call only while holding the writer lock of ``shard``: then no live writer owns one.
     """
     clips = cache / CLIPS_DIR
-    stale = [path for path in clips.iterdir() if _is_temporary(path)] if clips.is_dir() else []
+    stale = []
+    for path in clips.iterdir() if clips.is_dir() else []:
+        clip_id = _temporary_of(path)
+        if clip_id is not None and in_shard(clip_id.rpartition("_c")[0] or clip_id, shard):
+            stale.append(path)
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
@@ -522,9 +536,9 @@ def prepare(
         raise InputError(f"--out {cache}: exists and is not a folder (a cache is a folder)")
     sources = [s for s in find_sources(src_root, split_files=split_files) if in_shard(s.name, shard)]
     root = src_root if src_root.is_dir() else src_root.parent
-    with writer_lock(cache):
+    with writer_lock(cache, shard):
         check_options(cache, options)
-        remove_temporaries(cache)
+        remove_temporaries(cache, shard)
         results: list[SourceResult] = []
         bar = tqdm(total=len(sources), desc="prepare", unit="source", disable=not progress)
         if jobs <= 1 or len(sources) <= 1:
