@@ -160,3 +160,19 @@ def test_clip_lists_keep_a_hash_inside_an_id(tmp_path):
     listing.write_text("# a comment line\ntake#2_c000\n  s1_c000   # why this clip\n\n#another\n")
     assert read_clip_list(str(listing)) == ["take#2_c000", "s1_c000"]
 
+
+
+def test_resume_with_a_config_that_does_not_fit_the_checkpoint_is_named(synthetic_cache, tmp_path):
+    import yaml
+
+    cfg = tiny_config(synthetic_cache, tmp_path, "stages=avc", "avc.steps=3", "checkpoint_every=1")
+    run = train(cfg, run_dir=tmp_path / "run")
+    last = load_checkpoint(run / "checkpoints" / "last.pt")
+    last.update(finished=False, step=1)
+    last.pop("format")
+    save_checkpoint(run / "checkpoints" / "last.pt", last)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    saved["model"]["dim"] *= 2
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(AvsaError, match=r"last.pt: its weights do not fit the model of .*config.yaml"):
+        resume(run)

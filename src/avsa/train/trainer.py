@@ -263,7 +263,12 @@ class Trainer:
         # -- resume
         start = 0
         if ckpt is not None:
-            model.load_state_dict(ckpt["model"])
+            try:
+                model.load_state_dict(ckpt["model"])
+            except RuntimeError as exc:
+                detail = " ".join(str(exc).split())[:400]
+                raise AvsaError(f"{self.ckpt_dir / 'last.pt'}: its weights do not fit the model of "
+                                f"{self.run_dir / 'config.yaml'} ({detail})") from None
             if ckpt.get("finished"):  # killed between stages: this one's checkpoints stay as they are
                 self.audio_stats = ckpt.get("audio_stats", {})
                 return model
