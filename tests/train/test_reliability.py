@@ -83,11 +83,15 @@ def test_the_loader_checks_the_cache_against_the_config(synthetic_cache, tmp_pat
     assert named in str(error.value)
 
 
-def test_a_cache_without_its_options_record_is_checked_by_its_audio(synthetic_cache, tmp_path):
+@pytest.mark.parametrize("override, named", [
+    ("data.fps=8", "video at 16 fps, not data.fps=8"),
+    ("data.sample_rate=16000", "audio at 24000 Hz, not data.sample_rate=16000"),
+])
+def test_a_cache_without_its_options_record_is_checked_by_its_clips(synthetic_cache, tmp_path, override, named):
     cache, _ = cache_copy(synthetic_cache, tmp_path, unreadable=0)
     (cache / "prepare.json").unlink()
-    with pytest.raises(InputError, match="audio at 24000 Hz, not data.sample_rate=16000"):
-        train(tiny_config(cache, tmp_path / "runs", "stages=avc", "avc.steps=1", "data.sample_rate=16000"))
+    with pytest.raises(InputError, match=named):
+        train(tiny_config(cache, tmp_path / "runs", "stages=avc", "avc.steps=1", override))
 
 
 @pytest.mark.parametrize("override, named", [

@@ -176,7 +176,7 @@ def check_cache_matches(root: str | os.PathLike, *, sample_rate: int, fps: float
         How the reader names those settings in the message (``"data"``).
 
     A cache without ``prepare.json`` (written before it existed) is checked
-    by the header of its first clip's audio instead.
+    by the headers of its first readable clip's audio and video instead.
     """
     root = Path(root)
     recorded = read_prepare_options(root)
@@ -200,14 +200,28 @@ def _options_from_first_clip(root: Path) -> dict:
     manifest = root / MANIFEST_NAME
     if not manifest.is_file():
         return {}
+    found: dict = {}
     for row in read_csv(manifest):
-        if row.get("status") == STATUS_OK and row.get("audio"):
+        if row.get("status") != STATUS_OK:
+            continue
+        if "sample_rate" not in found and row.get("audio"):
             try:
-                info = soundfile.info(str(root / row["audio"]))
+                found["sample_rate"] = soundfile.info(str(root / row["audio"])).samplerate
             except Exception:  # an unreadable clip is the loader's to skip and name
-                continue
-            return {"sample_rate": info.samplerate}
-    return {}
+                pass
+        if "fps" not in found and row.get("video"):
+            try:
+                import av
+
+                with av.open(str(root / row["video"])) as container:
+                    rate = container.streams.video[0].average_rate
+                if rate:
+                    found["fps"] = float(rate)
+            except Exception:  # as above
+                pass
+        if len(found) == 2:
+            break
+    return found
 
 
 @dataclass(frozen=True)
