@@ -382,7 +382,7 @@ class SampleLoader:
                 yield batch
                 continue
             empty_in_a_row += 1
-            if empty_in_a_row > self.batches_per_epoch():  # a whole epoch: no clip will ever be readable
+            if empty_in_a_row >= 2 * self.batches_per_epoch():  # spans a whole epoch: no clip is readable
                 raise InputError(
                     f"{self.dataset.cache.root}: every clip of {empty_in_a_row} batches in a row was unreadable "
                     f"({self.skipped} skipped, named in the warnings above); repair the cache (rerun avsa prepare)"
