@@ -241,3 +241,26 @@ def test_detect_refuses_a_manifest_whose_clip_id_leaves_the_cache(tmp_path, caps
     assert main(["detect", str(cache), "--detector", "oracle"]) == 1
     assert "clip id '../../../planted' cannot be a file name" in capsys.readouterr().err
     assert not list(tmp_path.rglob("planted*"))
+
+
+def test_two_prepare_runs_at_once_leave_a_whole_cache(tmp_path):
+    """Whichever order they run in: one stops at the lock or finds the work done; no clip is broken."""
+    src, cache = _sources(tmp_path / "src", 4), tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    argv = [sys.executable, "-m", "avsa.cli", "prepare", str(src), "--out", str(cache), "--width", str(OPTIONS.width)]
+    runs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    codes = [run.returncode for run in runs]
+    assert 0 in codes, outputs
+    for code, (out, err) in zip(codes, outputs):
+        assert code == 0 or b"another avsa prepare is writing this cache" in err, (code, err[-2000:])
+    assert read_manifest(cache) and all(row["status"] == "ok" for row in read_manifest(cache))
+    assert (cache / "failures.csv").read_text().strip() == "file,problem"
+    import av
+
+    for row in read_manifest(cache):
+        with av.open(str(cache / row["video"])) as container:
+            assert sum(1 for _ in container.decode(video=0)) == 16
+        assert soundfile.info(str(cache / row["audio"])).frames == 24000
+    results, _, _ = prepare(src, cache, options=OPTIONS, progress=False)
+    assert all(r.skipped for r in results)
