@@ -21,6 +21,9 @@ import yaml
 from avsa.errors import ConfigError
 
 STAGES = ("avc", "avsa")
+DEVICE_TYPES = ("cpu", "cuda")
+"""The device types training runs on (``device`` is ``auto`` or one of them, with an index)."""
+
 CROP_MODES = ("random", "objects", "audio")
 FORMATS = ("ambi", "mono", "stereo")
 FEATURES = ("mel", "iv", "icf")
@@ -146,7 +149,7 @@ class TrainConfig:
             _one_of(f"{stage}.schedule", s.schedule, ("constant", "cosine"))
             _one_of(f"{stage}.optimizer", s.optimizer, ("adam", "sgd"))
             _one_of(f"{stage}.negatives", s.negatives, ("paper", "same-crop"))
-        if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda"):
+        if self.device != "auto" and self.device.split(":")[0] not in DEVICE_TYPES:
             raise ConfigError(f"device={self.device!r}: expected auto, cpu, cuda or cuda:<index>")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be positive, got {self.temperature}")

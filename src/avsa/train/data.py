@@ -124,7 +124,6 @@ class TrainBatches:
         )
         per_epoch = self.loader.batches_per_epoch()
         self.per_epoch = per_epoch
-        self.short_batches = 0
         self._batches = self.loader.forever(start_epoch=start_step // per_epoch,
                                             start_batch=start_step % per_epoch)
         stats = load_stats(d.cache, d.format, d.features) if d.normalize else None
@@ -164,7 +163,6 @@ class TrainBatches:
         for _ in range(self.per_epoch + 1):
             raw = next(self._batches)
             if len(raw) < self.batch_size:
-                self.short_batches += 1
                 log.warning("%s: a batch shrank to %d of %d clips (unreadable clips skipped; %d so far)",
                             self.stage, len(raw), self.batch_size, self.loader.skipped)
             if len(raw) >= least:

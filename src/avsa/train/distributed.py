@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 
 from avsa.errors import ConfigError
+from avsa.train.config import DEVICE_TYPES
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,6 @@ class DistInfo:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-DEVICE_TYPES = ("cpu", "cuda")
-"""The device types training runs on."""
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
