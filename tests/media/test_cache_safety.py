@@ -264,3 +264,14 @@ def test_two_prepare_runs_at_once_leave_a_whole_cache(tmp_path):
         assert soundfile.info(str(cache / row["audio"])).frames == 24000
     results, _, _ = prepare(src, cache, options=OPTIONS, progress=False)
     assert all(r.skipped for r in results)
+
+
+def test_youtube360_audio_files_of_one_video_are_an_error_naming_both(tmp_path):
+    root = tmp_path / "yt"
+    (root / "video").mkdir(parents=True)
+    (root / "audio").mkdir()
+    (root / "video" / "abcdefghijk-10.mp4").write_bytes(b"v")
+    for suffix in (".m4a", ".opus"):
+        (root / "audio" / f"abcdefghijk-10{suffix}").write_bytes(b"a")
+    with pytest.raises(InputError, match=r"audio/abcdefghijk-10.m4a and audio/abcdefghijk-10.opus"):
+        find_sources(root)

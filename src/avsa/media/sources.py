@@ -223,11 +223,16 @@ def _single_source(video: Path, root: Path, lookup: dict[str, str]) -> Source:
 
 
 def _youtube360_sources(root: Path, lookup: dict[str, str]) -> list[Source]:
-    audio_files = {
-        path.stem: path
-        for path in (root / "audio").iterdir()
-        if path.suffix.lower() in AUDIO_EXTENSIONS
-    }
+    audio_files: dict[str, Path] = {}
+    for path in sorted((root / "audio").iterdir()):
+        if path.suffix.lower() not in AUDIO_EXTENSIONS:
+            continue
+        if path.stem in audio_files:
+            raise InputError(
+                f"{root}: audio/{audio_files[path.stem].name} and audio/{path.name} are both the audio of "
+                f"video/{path.stem}; remove one of them"
+            )
+        audio_files[path.stem] = path
     sources = []
     for video in sorted((root / "video").iterdir()):
         if video.suffix.lower() not in VIDEO_EXTENSIONS or video.stem not in audio_files:
