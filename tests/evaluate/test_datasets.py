@@ -8,7 +8,8 @@ import pytest
 
 from avsa.errors import AvsaError, InputError, MediaError
 from avsa.evaluate.datasets import (
-    EigenScapeFolds, eigenscape_folds, index_eigenscape, load_eigenscape, load_hmdb51, load_tau, load_ucf101,
+    EigenScapeFolds, eigenscape_folds, eigenscape_folds_path, index_eigenscape, load_eigenscape, load_hmdb51, load_tau,
+    load_ucf101,
 )
 from avsa.evaluate.datasets import standins
 from avsa.evaluate.datasets.common import clip_starts, read_item_audio, read_item_frames, read_table
@@ -276,3 +277,15 @@ def test_unknown_eigenscape_class_warns(tmp_path):
         warnings.simplefilter("always")
         items, classes = index_eigenscape(tmp_path, segment_s=0.5)
     assert classes == ("Desert",) and any("Desert" in str(w.message) for w in caught)
+
+
+def test_eigenscape_folds_live_outside_the_dataset_and_an_unwritable_place_only_warns(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("AVSA_DERIVED_DIR", str(tmp_path / "derived"))
+    path = eigenscape_folds_path(data["eigenscape"])
+    assert data["eigenscape"] not in path.parents and (tmp_path / "derived") in path.parents
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    with pytest.warns(UserWarning, match="cannot record the EigenScape folds"):
+        task, folds = load_eigenscape(data["eigenscape"], fold=1, seed=3, folds_path=blocked / "folds.json",
+                                      segment_s=1.0)
+    assert folds == eigenscape_folds(tuple(range(1, 9)), seed=3) and task.test

@@ -8,6 +8,7 @@ import torch
 
 from avsa.cli import main
 from avsa.errors import InputError
+from avsa.evaluate import datasets
 from avsa.evaluate.datasets import standins
 from avsa.evaluate.downstream import ProbeSettings, audio_clips, evaluate_downstream, result_name
 from avsa.evaluate.pretrained import load_pretrained
@@ -84,14 +85,18 @@ def test_stereo_model_on_binaural_scenes(stereo_run):
     assert r.task == "synth-binaural-scenes"
 
 
-def test_real_standins_every_task(tiny_run, stereo_run, tmp_path):
+def test_real_standins_every_task(tiny_run, stereo_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("AVSA_DERIVED_DIR", str(tmp_path / "derived"))
     foa_model, stereo_model = load_pretrained(tiny_run), load_pretrained(stereo_run)
     eig = standins.make_eigenscape(tmp_path / "eig", classes=3, recordings=8, seconds=2.0, sample_rate=2000, channels=4)
+    dataset_files = sorted(eig.rglob("*"))
     r = evaluate_downstream(foa_model, "eigenscape", root=eig, n_clips=2, settings=FAST, progress=False,
                             segment_s=1.0)
     _check(r, n_items=3 * 8 * 2, n_classes=3)  # 4 folds pooled: every 1-s segment of every recording tested once
     assert [f["fold"] for f in r.details["per_fold"]] == [1, 2, 3, 4]
-    assert (eig / "avsa-folds.json").is_file()  # the folds are fixed for later runs
+    assert sorted(eig.rglob("*")) == dataset_files  # nothing is written into a dataset's folder
+    folds_file = datasets.eigenscape_folds_path(eig)
+    assert folds_file.is_file() and (tmp_path / "derived") in folds_file.parents  # fixed for later runs
     one = evaluate_downstream(foa_model, "eigenscape", root=eig, split=2, n_clips=2, settings=FAST, progress=False,
                                segment_s=1.0)
     assert one.task == "eigenscape-fold2" and one.n == 3 * 2 * 2

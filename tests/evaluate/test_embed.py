@@ -20,3 +20,27 @@ def test_embed_cli_writes_one_npz_per_file_and_skips_bad_files(tiny_run, synthet
     assert main(["embed", str(tiny_run), str(video), "--out", str(out), "--modality", "video",
                  "--projection", "equirect"]) == 0
     assert np.load(out / f"{video.stem}.npz")["video"].shape[1] == p.dim
+
+
+def test_embed_never_writes_two_inputs_to_one_file(tiny_run, synthetic_cache, tmp_path, capsys):
+    import shutil
+
+    clips = Cache(synthetic_cache).clips("test")[:2]
+    inputs = []
+    for folder, clip in zip(("e1", "e2"), clips):
+        (tmp_path / folder).mkdir()
+        inputs.append(tmp_path / folder / "x.flac")
+        shutil.copy(synthetic_cache / clip.audio, inputs[-1])
+    out = tmp_path / "emb"
+    assert main(["embed", str(tiny_run), *map(str, inputs), "--out", str(out), "--layout", "foa", "--hop", "0.5"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["e1__x.npz", "e2__x.npz"]
+    assert not np.array_equal(np.load(out / "e1__x.npz")["audio"], np.load(out / "e2__x.npz")["audio"])
+    assert main(["embed", str(tiny_run), str(inputs[0]), str(inputs[0]), "--out", str(tmp_path / "o2")]) == 1
+    assert "given more than once" in capsys.readouterr().err
+
+
+def test_output_names_are_distinct_and_keep_unique_stems(tmp_path):
+    from avsa.evaluate.embed import output_names
+
+    files = [tmp_path / "a" / "x.mp4", tmp_path / "a" / "x.wav", tmp_path / "b" / "x.mp4", tmp_path / "y.mp4"]
+    assert output_names(files) == ["a__x.mp4.npz", "a__x.wav.npz", "b__x.npz", "y.npz"]

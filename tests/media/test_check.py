@@ -93,3 +93,17 @@ def test_synth_prepare_check_end_to_end(tmp_path, capsys):
         rows = list(csv.DictReader(handle))
     assert all(row["groundtruth"] and (cache / row["groundtruth"]).is_file() for row in rows)
     assert {row["split"] for row in rows} <= {"train", "test"}
+
+
+def test_check_names_what_rho_cannot_see(tmp_path, capsys):
+    """Swapped X/Y, a sign-flipped Y and FuMa order with SN3D gains all pass; the output says so."""
+    w, y, z, x = plane_wave(SR, 1.0, 0.3)
+    variants = {"swapped": np.stack([w, x, z, y]), "flipped": np.stack([w, -y, z, x]),
+                "fuma-order-sn3d": np.stack([w, x, y, z])}
+    for name, audio in variants.items():
+        write_media(tmp_path / f"{name}.mp4", time_frames(FPS), audio)
+    assert main(["check", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "3 of 3 pass" in out
+    for blind_spot in ("X and Y swapped", "sign-flipped Y", "FuMa channel order (W, X, Y, Z) with SN3D gains"):
+        assert blind_spot in out

@@ -1,6 +1,7 @@
 """The trainer on the tiny synthetic cache: learning, NaN stop, kill+resume, DDP."""
 
 import json
+import math
 import os
 import signal
 import socket
@@ -59,21 +60,32 @@ def held_out_loss(cfg, state=None, n_batches=4):
     return sum(losses) / len(losses)
 
 
+# Learning is asserted as a property with margins measured against the run-to-run spread, never as
+# a value: the exact losses depend on the CPU's kernels. Measured over 10 runs (seeds 0-3 with the
+# AVX-512 kernels and with ATEN_CPU_CAPABILITY=default, seeds 0-1 with AVX2): after 150 steps the
+# held-out loss (8 batches) lies in 1.00-1.63 and has fallen by 0.43-1.04 (mean 0.75, sd 0.20).
+# After 30 steps it had fallen by only 0.14-0.54, to chance (log 6 = 1.79): too close to call.
+LEARN_STEPS = 150
+MIN_DROP = 0.15         # 3 standard deviations under the mean drop, 0.28 under the smallest
+
+
 def test_a_few_steps_lower_the_loss(synthetic_cache, tmp_path):
-    cfg = tiny_config(synthetic_cache, tmp_path, "stages=avc", "avc.steps=30", "avc.lr=3e-3",
-                      "avc.batch_size=6", "data.augment=false")
+    batch = 6
+    cfg = tiny_config(synthetic_cache, tmp_path, "stages=avc", f"avc.steps={LEARN_STEPS}", "avc.lr=3e-3",
+                      f"avc.batch_size={batch}", "data.augment=false")
     run = train(cfg)
-    assert len([row for row in metrics(run) if row["stage"] == "avc"]) == 30
-    before = held_out_loss(cfg)
-    after = held_out_loss(cfg, weights(run, "avc.pt"))
-    assert after < before - 0.05, (before, after)
+    assert len([row for row in metrics(run) if row["stage"] == "avc"]) == LEARN_STEPS
+    before = held_out_loss(cfg, n_batches=8)
+    after = held_out_loss(cfg, weights(run, "avc.pt"), n_batches=8)
+    assert after < before - MIN_DROP, (before, after)
+    assert after < math.log(batch), (after, math.log(batch))  # better than guessing (by 0.16 at worst, measured)
     # the run folder holds what a user needs to trust and reproduce it
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved == to_dict(cfg)
     assert (run / "commit.txt").read_text().strip()
     assert any((run / "tb").iterdir())
     ckpt = load_checkpoint(run / "checkpoints" / "avc.pt")
-    assert ckpt["finished"] and ckpt["step"] == 30 and ckpt["audio_stats"]["mean"].shape == (4, 128)
+    assert ckpt["finished"] and ckpt["step"] == LEARN_STEPS and ckpt["audio_stats"]["mean"].shape == (4, 128)
 
 
 def test_curriculum_starts_avsa_from_the_avc_encoders(synthetic_cache, tmp_path):

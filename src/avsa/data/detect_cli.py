@@ -148,7 +148,7 @@ class ClipDetector:
 
 def detect_cache(args: argparse.Namespace) -> tuple[int, int, list[tuple[str, str]]]:
     """Run the detector over the cache's clips; returns (done, skipped, failures)."""
-    from avsa.media.cache import Cache
+    from avsa.media.cache import Cache, check_clip_id
     from avsa.media.sources import in_shard, parse_shard
 
     if args.every_n_frames < 1:
@@ -164,7 +164,7 @@ def detect_cache(args: argparse.Namespace) -> tuple[int, int, list[tuple[str, st
     done = skipped = 0
     failures: list[tuple[str, str]] = []
     for clip in tqdm(clips, desc=f"detect {name}", unit="clip", disable=None):
-        path = out_dir / f"{clip.clip_id}.json"
+        path = out_dir / f"{check_clip_id(clip.clip_id, where=str(cache.root / 'manifest.csv'))}.json"
         if path.exists() and not args.overwrite:
             skipped += 1
             continue

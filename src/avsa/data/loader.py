@@ -377,10 +377,19 @@ class SampleLoader:
             worker_init_fn=_worker_init if self.num_workers > 0 else None,
             generator=torch.Generator().manual_seed(self.seed * 100_003 + start_epoch),
         )
+        empty_in_a_row = 0
         for batch in loader:
             self.skipped += batch.skipped
             if isinstance(batch, RawBatch):
+                empty_in_a_row = 0
                 yield batch
+                continue
+            empty_in_a_row += 1
+            if empty_in_a_row >= 2 * self.batches_per_epoch():  # spans a whole epoch: no clip is readable
+                raise InputError(
+                    f"{self.dataset.cache.root}: every clip of {empty_in_a_row} batches in a row was unreadable "
+                    f"({self.skipped} skipped, named in the warnings above); repair the cache (rerun avsa prepare)"
+                )
 
 
 class _EpochStream(Sampler[list]):

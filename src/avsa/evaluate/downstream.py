@@ -175,7 +175,7 @@ def _real(p: Pretrained, task: str, root: Path, split: int, n_clips: int, segmen
         return video_clips(p, read_item_frames(item, fps=fps), fps=fps, n_clips=n_clips)
 
     if task == "eigenscape":
-        t, _ = datasets.load_eigenscape(root, fold=split, folds_path=root / "avsa-folds.json",
+        t, _ = datasets.load_eigenscape(root, fold=split, folds_path=datasets.eigenscape_folds_path(root),
                                        segment_s=segment_s)
         raw = lambda item: audio_of(item, "foa")  # noqa: E731
     elif task.startswith("tau-"):

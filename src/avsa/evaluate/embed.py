@@ -2,7 +2,9 @@
 
     avsa embed runs/demo FILES... --out emb/ [--modality audio|video|both] [--hop 0.1]
 
-Writes ``<out>/<file stem>.npz`` with ``audio``/``video`` (T, dim) arrays and
+Writes ``<out>/<file stem>.npz`` (or, for inputs whose stems collide, a name
+holding as much of their paths as tells them apart: ``e1__x.npz``,
+``e2__x.npz``; see :func:`output_names`) with ``audio``/``video`` (T, dim) arrays and
 their ``audio_timestamps``/``video_timestamps`` (window centres, seconds).
 The Python API is :func:`avsa.evaluate.pretrained.load_pretrained` →
 ``Pretrained.audio_embedding`` / ``Pretrained.video_embedding``.
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from avsa.errors import AvsaError
+from avsa.errors import AvsaError, InputError
 
 
 def embed_file(p, path: Path, *, modality: str, layout: str, hop_s: float, video_hop_s: float,
@@ -45,6 +47,41 @@ def embed_file(p, path: Path, *, modality: str, layout: str, hop_s: float, video
     return out
 
 
+def output_names(files: list[Path]) -> list[str]:
+    """One distinct ``.npz`` file name per input file, the stem where it is unique.
+
+    Inputs whose stems collide are named by their paths without the common
+    leading folders, separators replaced by ``__`` (``e1/x.mp4``, ``e2/x.mp4``
+    → ``e1__x``, ``e2__x``; ``x.mp4``, ``x.wav`` → ``x.mp4``, ``x.wav``).
+
+    Raises
+    ------
+    InputError
+        If one file is given twice, or two names still collide.
+    """
+    resolved = [Path(os.path.abspath(path)) for path in files]
+    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if twice:
+        raise InputError(f"file(s) given more than once: {', '.join(twice)}")
+    stems = [path.stem for path in resolved]
+    names = []
+    for path, stem in zip(resolved, stems):
+        if stems.count(stem) == 1:
+            names.append(f"{stem}.npz")
+            continue
+        clashing = [p for p, s in zip(resolved, stems) if s == stem]
+        common = Path(os.path.commonpath([str(p.parent) for p in clashing]))
+        relative = path.relative_to(common)
+        same_folder_and_stem = [p for p in clashing if p.parent == path.parent]
+        parts = relative.parts if len(same_folder_and_stem) > 1 else relative.with_suffix("").parts
+        names.append("__".join(parts) + ".npz")
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:
+        raise InputError("inputs would share an output file: " + "; ".join(
+            f"{name} ← {', '.join(str(f) for f, n in zip(files, names) if n == name)}" for name in clashes))
+    return names
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint .pt or run folder")
     parser.add_argument("files", nargs="+", type=Path, help="audio or video files")
@@ -61,17 +98,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from avsa.evaluate.pretrained import load_pretrained
 
+    names = output_names(args.files)
     p = load_pretrained(args.checkpoint, device=args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     failed = []
-    for path in tqdm(args.files, desc="embed", unit="file"):
+    for path, name in zip(tqdm(args.files, desc="embed", unit="file"), names):
         try:
             arrays = embed_file(p, path, modality=args.modality, layout=args.layout, hop_s=args.hop,
                                 video_hop_s=args.video_hop, projection=args.projection)
         except AvsaError as exc:
             failed.append((path, str(exc)))
             continue
-        target = args.out / f"{path.stem}.npz"
+        target = args.out / name
         fd, tmp = tempfile.mkstemp(suffix=".npz", dir=args.out)
         os.close(fd)
         np.savez(tmp, **arrays)

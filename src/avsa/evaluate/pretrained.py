@@ -29,7 +29,7 @@ from avsa.data.samples import audio_features, audio_format
 from avsa.errors import AvsaError, InputError
 from avsa.spatial import ambisonics, projection
 from avsa.train.checkpoint import load_checkpoint
-from avsa.train.config import TrainConfig, from_dict
+from avsa.train.config import TrainConfig
 
 
 @dataclass
@@ -287,7 +287,7 @@ def load_pretrained(checkpoint: str | os.PathLike, *, device: str | torch.device
     checkpoint : path to a ``.pt`` file or a run folder
     device : torch device; default CUDA when available, else CPU
     """
-    from avsa.train.trainer import stage_model  # the one model builder of training
+    from avsa.train.trainer import checkpoint_model  # the one model builder of training
 
     path = Path(checkpoint)
     if path.is_dir():
@@ -298,10 +298,8 @@ def load_pretrained(checkpoint: str | os.PathLike, *, device: str | torch.device
         else:
             raise AvsaError(f"{checkpoint}: run folder without checkpoints/avsa.pt, avc.pt or last.pt")
     payload = load_checkpoint(path)
-    config = from_dict(TrainConfig, payload["config"]).validate()
+    config, model = checkpoint_model(payload, path)
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = stage_model(config, payload["stage"])
-    model.load_state_dict(payload["model"])
     model.to(dev).eval()
     stats = payload.get("audio_stats") or {}
     mean = stats["mean"].to(dev) if stats else None

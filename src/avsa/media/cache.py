@@ -10,16 +10,24 @@
       failures.csv            file, problem
       detections/<name>/      written by ``avsa detect``
       parts/                  per-source manifest parts (prepare's bookkeeping)
+      prepare.json            the options the cache was prepared with (PREPARE_OPTIONS_NAME)
+      .prepare.lock           held by the ``avsa prepare`` writing the cache (``writer_lock``)
 
-Paths in the manifest are relative to ``CACHE``.
+Paths in the manifest are relative to ``CACHE``. Clip ids become file names
+(``clips/<clip_id>.mp4``, ``detections/<name>/<clip_id>.json``), so they are
+checked by :func:`check_clip_id` wherever they are read or written.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
+import socket
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Iterator
 
 from avsa.errors import InputError
 
@@ -29,6 +37,191 @@ CLIPS_DIR = "clips"
 PARTS_DIR = "parts"
 DETECTIONS_DIR = "detections"
 STATUS_OK = "ok"
+PREPARE_OPTIONS_NAME = "prepare.json"
+LOCK_NAME = ".prepare.lock"
+SHARD_LOCK_PREFIX = ".prepare.shard-"
+AUDIO_LAYOUT = "ambix"
+"""The channel layout of every cached audio file (ACN order, SN3D gains), whatever the source's."""
+
+
+def check_clip_id(clip_id: str, *, where: str) -> str:
+    """``clip_id`` if it is safe as a file name; else an InputError naming ``where``.
+
+    A clip id must be non-empty, hold no path separator, NUL or control
+    character, and not be ``.`` or ``..`` or start with ``.`` (hidden and
+    temporary files of the cache start with it).
+    """
+    bad = (not clip_id or clip_id.startswith(".") or any(c in clip_id for c in "/\\\0")
+           or any(ord(c) < 32 for c in clip_id))
+    if bad:
+        raise InputError(f"{where}: clip id {clip_id!r} cannot be a file name "
+                         "(empty, a path separator, a leading '.' or a control character)")
+    return clip_id
+
+
+@contextmanager
+def writer_lock(root: str | os.PathLike, shard: tuple[int, int] = (0, 1)) -> Iterator[None]:
+    """Hold the writer's lock of the cache ``root`` (created if needed) for ``shard``.
+
+    A whole-cache writer (``shard`` ``(0, 1)``) holds ``root/.prepare.lock``
+    exclusively. Writers of shards ``i/N`` (disjoint sets of sources, e.g. one
+    per machine on a shared cache) share that lock and each holds
+    ``.prepare.shard-<i>-of-<N>.lock`` exclusively; shards of another ``N``
+    (which would overlap) are refused while one of them is held. The locks
+    are ``flock``\ s: the kernel releases them when their holder exits,
+    however it exits, so a killed run never leaves a stale lock.
+
+    Raises
+    ------
+    InputError
+        If a writer that would overlap holds a lock (the message names it).
+    """
+    import fcntl
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    index, count = shard
+    held = []
+
+    def take(path: Path, mode: int, what: str):
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or _shard_holders(root) or "another process"
+            handle.close()
+            raise InputError(
+                f"{root}: another avsa prepare is writing {what} ({holder}, lock {path}); "
+                "wait for it to finish, or prepare into another --out"
+            ) from None
+        return handle
+
+    def stamp(handle) -> None:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}" + (f", shard {index}/{count}" if count > 1 else "")
+                     + "\n")
+        handle.flush()
+
+    try:
+        main = take(root / LOCK_NAME, fcntl.LOCK_EX if count == 1 else fcntl.LOCK_SH, "this cache")
+        held.append(main)
+        if count == 1:
+            stamp(main)
+        else:
+            mine = take(root / f"{SHARD_LOCK_PREFIX}{index}-of-{count}.lock", fcntl.LOCK_EX,
+                        f"shard {index}/{count} of this cache")
+            held.append(mine)
+            stamp(mine)
+            for other in root.glob(f"{SHARD_LOCK_PREFIX}*.lock"):
+                if other.name.endswith(f"-of-{count}.lock"):
+                    continue
+                probe = take(other, fcntl.LOCK_EX, "this cache with shards of another count (use one --shard i/N "
+                             "count for all writers of a cache)")
+                fcntl.flock(probe, fcntl.LOCK_UN)
+                probe.close()
+        yield
+    finally:
+        for handle in reversed(held):
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
+def _shard_holders(root: Path) -> str:
+    """Who holds shard locks of ``root``, as recorded in them (for messages)."""
+    names = []
+    for path in sorted(root.glob(f"{SHARD_LOCK_PREFIX}*.lock")):
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if text:
+            names.append(text)
+    return "; ".join(names)
+
+
+def read_prepare_options(root: str | os.PathLike) -> dict | None:
+    """The options recorded in ``root/prepare.json``, or None for a cache that has none."""
+    path = Path(root) / PREPARE_OPTIONS_NAME
+    if not path.is_file():
+        return None
+    try:
+        options = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable preparation record ({exc})") from None
+    if not isinstance(options, dict):
+        raise InputError(f"{path}: not a preparation record (expected a JSON object)")
+    return options
+
+
+def write_prepare_options(root: str | os.PathLike, options: dict) -> None:
+    """Record ``options`` in ``root/prepare.json`` (temporary file, then rename)."""
+    path = Path(root) / PREPARE_OPTIONS_NAME
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(options, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def check_cache_matches(root: str | os.PathLike, *, sample_rate: int, fps: float, what: str) -> None:
+    """Raise if the cache ``root`` was prepared at another audio rate, frame rate or layout.
+
+    Parameters
+    ----------
+    root : path
+        The cache.
+    sample_rate, fps : int, float
+        What the reader expects (``data.sample_rate``, ``data.fps`` of a training config).
+    what : str
+        How the reader names those settings in the message (``"data"``).
+
+    A cache without ``prepare.json`` (written before it existed) is checked
+    by the headers of its first readable clip's audio and video instead.
+    """
+    root = Path(root)
+    recorded = read_prepare_options(root)
+    if recorded is None:
+        recorded = _options_from_first_clip(root)
+    problems = []
+    if "sample_rate" in recorded and int(recorded["sample_rate"]) != int(sample_rate):
+        problems.append(f"audio at {recorded['sample_rate']} Hz, not {what}.sample_rate={sample_rate}")
+    if "fps" in recorded and abs(float(recorded["fps"]) - float(fps)) > 1e-6:
+        problems.append(f"video at {float(recorded['fps']):g} fps, not {what}.fps={float(fps):g}")
+    if recorded.get("audio_layout", AUDIO_LAYOUT) != AUDIO_LAYOUT:
+        problems.append(f"audio in layout {recorded['audio_layout']!r}, not {AUDIO_LAYOUT}")
+    if problems:
+        raise InputError(f"cache {root} holds {'; '.join(problems)}: prepare it again with the "
+                         "config's settings, or set the config to the cache's")
+
+
+def _options_from_first_clip(root: Path) -> dict:
+    import soundfile
+
+    manifest = root / MANIFEST_NAME
+    if not manifest.is_file():
+        return {}
+    found: dict = {}
+    for row in read_csv(manifest):
+        if row.get("status") != STATUS_OK:
+            continue
+        if "sample_rate" not in found and row.get("audio"):
+            try:
+                found["sample_rate"] = soundfile.info(str(root / row["audio"])).samplerate
+            except Exception:  # an unreadable clip is the loader's to skip and name
+                pass
+        if "fps" not in found and row.get("video"):
+            try:
+                import av
+
+                with av.open(str(root / row["video"])) as container:
+                    rate = container.streams.video[0].average_rate
+                if rate:
+                    found["fps"] = float(rate)
+            except Exception:  # as above
+                pass
+        if len(found) == 2:
+            break
+    return found
 
 
 @dataclass(frozen=True)
@@ -145,9 +338,13 @@ class Cache:
             ClipRecord.from_row(row, where=f"{manifest} row {index + 2}")
             for index, row in enumerate(read_csv(manifest))
         ]
+        for index, record in enumerate(self.records):
+            check_clip_id(record.clip_id, where=f"{manifest} row {index + 2}")
         self._by_id = {record.clip_id: record for record in self.records}
         if len(self._by_id) != len(self.records):
-            raise InputError(f"{manifest}: duplicate clip ids")
+            seen: set[str] = set()
+            twice = sorted({r.clip_id for r in self.records if r.clip_id in seen or seen.add(r.clip_id)})
+            raise InputError(f"{manifest}: duplicate clip id(s) {', '.join(twice)}")
 
     def clips(self, split: str | None = None, *, status: str | None = STATUS_OK) -> list[ClipRecord]:
         """Clips of ``split`` (all splits if None) with ``status`` (any if None)."""
@@ -184,7 +381,7 @@ class Cache:
 
     def detections_dir(self, name: str) -> Path:
         """``CACHE/detections/<name>`` (not created)."""
-        if not name or "/" in name or name.startswith("."):
+        if not name or "/" in name or "\\" in name or name.startswith("."):
             raise InputError(f"detector name {name!r} must be a plain folder name")
         return self.root / DETECTIONS_DIR / name
 

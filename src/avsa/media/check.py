@@ -7,6 +7,12 @@ from the cached ambiX audio). Media files are read with the layout ``avsa
 prepare --layout auto`` would use, so a FuMa or N3D file read as ambiX shows
 ρ ≈ 2 or 3 and an up-mixed stereo file ρ ≈ 0.
 
+ρ compares energies only, so it cannot see a mix-up that keeps them
+(:data:`BLIND_SPOTS`, printed under every table): X and Y swapped (any
+permutation of X, Y, Z), a directional channel with its sign flipped (a
+mirrored scene), or FuMa channel order with SN3D gains. Those need a source of
+known direction (the synthetic world's ground truth).
+
 ``--subset`` writes the clip lists of the paper's Table I: ``all``, ``pass``
 (|ρ − 1| ≤ τ), ``fail``, or ``random`` (a seeded random subset of all
 measured entries of the same size as ``pass``).
@@ -27,6 +33,12 @@ from avsa.media.sources import find_sources
 
 CHECK_COLUMNS = ("name", "rho", "result", "convention", "reason")
 CHECK_SECONDS = 60.0  # media files: ρ over at most this much audio from the start
+BLIND_SPOTS = (
+    "rho compares channel energies only, so a file passes whatever it holds if the energies are right; "
+    "it cannot detect: X and Y swapped (any permutation of X, Y, Z), a sign-flipped Y, X or Z (a mirrored "
+    "scene), or FuMa channel order (W, X, Y, Z) with SN3D gains. Check those with a source of known direction."
+)
+"""What a pass of the validity test does not rule out."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--subset needs --out LIST")
     rows = check_paths(list(args.paths), tau=args.tau)
     print(format_table(rows, tau=args.tau))
+    print(f"note: {BLIND_SPOTS}")
     if args.csv is not None:
         write_csv_atomic(args.csv, CHECK_COLUMNS, [row.to_row() for row in rows])
     if args.subset:

@@ -19,22 +19,31 @@ Audio layout with ``--layout auto`` (the rule):
    6 channels otherwise → ``ambix+headlocked`` (W, Y, Z, X, L, R);
 4. anything else is an error naming the channel count.
 
-Robustness: every output is written under a temporary name and renamed; the
-manifest is merged from per-source part files (``parts/<source>.csv``) written
-atomically once a source is complete, so a killed run never leaves a corrupt
-manifest and a rerun skips finished sources (and finished clips of an
-unfinished one). Bad inputs are listed in ``failures.csv`` and a summary, and
-skipped. The exit status is 0 when the cache holds at least one usable clip.
+Robustness: one writer at a time holds the cache's lock
+(:func:`~avsa.media.cache.writer_lock`; a second ``prepare`` stops with a
+message naming the holder). Every output is written under a temporary name
+unique to its writer, decoded back to verify it, and only then renamed into
+place; the manifest is merged from per-source part files
+(``parts/<source>.csv``) written atomically once every clip of a source is
+verified, so a killed run never leaves a corrupt manifest. A rerun verifies
+every clip again (a clip that does not decode is rewritten and counted as
+repaired), removes temporaries left by killed runs, and skips what is whole.
+The options are recorded in ``prepare.json``; a rerun with different ones
+stops with a message naming them. Worker processes exit when their parent
+dies. Bad inputs are listed in ``failures.csv`` and a summary, and skipped.
+The exit status is 0 when the cache holds at least one usable clip.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 import os
+import secrets
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import av
@@ -44,6 +53,7 @@ from tqdm import tqdm
 
 from avsa.errors import AvsaError, InputError, MediaError
 from avsa.media.cache import (
+    AUDIO_LAYOUT,
     CLIPS_DIR,
     FAILURES_NAME,
     MANIFEST_COLUMNS,
@@ -51,11 +61,15 @@ from avsa.media.cache import (
     PARTS_DIR,
     STATUS_OK,
     ClipRecord,
+    check_clip_id,
     read_csv,
+    read_prepare_options,
     write_csv_atomic,
+    write_prepare_options,
+    writer_lock,
 )
 from avsa.media.sources import Source, find_sources, in_shard, parse_shard
-from avsa.media.workers import spawn_context
+from avsa.media.workers import exit_with_parent, spawn_context
 
 LAYOUTS = ("ambix", "fuma", "n3d", "youtube-aac", "ambix+headlocked")
 FAILURE_COLUMNS = ("file", "problem")
@@ -80,6 +94,35 @@ class PrepareOptions:
     equirect: bool = False      # treat frames without metadata as full-sphere equirect
     gop: int = 8                # keyframe interval of the cache video, frames
 
+    def validate(self) -> "PrepareOptions":
+        """The options, or an InputError naming the first impossible one (as its flag)."""
+        if self.layout != "auto" and self.layout not in LAYOUTS:
+            raise InputError(f"--layout {self.layout!r}: expected auto or one of {', '.join(LAYOUTS)}")
+        if self.width < 2 or self.width % 2:
+            raise InputError(f"--width {self.width}: must be an even number of pixels")
+        for flag, value in (("--fps", self.fps), ("--sample-rate", self.sample_rate),
+                            ("--clip-seconds", self.clip_s), ("--min-clip-seconds", self.min_clip_s),
+                            ("--gop", self.gop)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InputError(f"{flag} {value}: must be a positive number")
+        if self.min_clip_s > self.clip_s:
+            raise InputError(f"--min-clip-seconds {self.min_clip_s:g} is longer than --clip-seconds {self.clip_s:g}")
+        if not math.isfinite(self.min_loudness_db):
+            raise InputError(f"--min-loudness-db {self.min_loudness_db}: must be a finite level in dBFS")
+        if round(self.clip_s * self.fps) < 1 or round(self.min_clip_s * self.fps) < 1:
+            raise InputError(f"--clip-seconds {self.clip_s:g} at --fps {self.fps:g} holds no whole frame")
+        return self
+
+    def record(self) -> dict:
+        """What ``prepare.json`` records: every option that changes the clips, and the cached layout."""
+        return {**asdict(self), "audio_layout": AUDIO_LAYOUT}
+
+
+OPTION_FLAGS = {"width": "--width", "fps": "--fps", "sample_rate": "--sample-rate", "clip_s": "--clip-seconds",
+                "min_clip_s": "--min-clip-seconds", "layout": "--layout", "min_loudness_db": "--min-loudness-db",
+                "equirect": "--equirect"}
+"""The command-line flag of each :class:`PrepareOptions` field, for messages."""
+
 
 @dataclass
 class SourceResult:
@@ -89,6 +132,7 @@ class SourceResult:
     records: list[ClipRecord] = field(default_factory=list)
     problem: str | None = None
     skipped: bool = False
+    repaired: int = 0
 
 
 def decide_layout(channels: int, codec: str | None, convention: str | None, requested: str) -> str:
@@ -183,29 +227,138 @@ def _fit(array: np.ndarray, length: int, axis: int) -> np.ndarray:
     return np.pad(array, pad, mode="edge" if array.dtype == np.uint8 else "constant")
 
 
+TEMPORARY_MARK = ".partial"
+"""In the name of every temporary file of the cache, and of no finished file."""
+
+
 def _temporary(path: Path) -> Path:
-    return path.with_name(f"{path.stem}.partial{path.suffix}")
+    """A name beside ``path`` that no other writer uses (hidden, same suffix for the muxer)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}{TEMPORARY_MARK}{path.suffix}")
+
+
+def _temporary_of(path: Path) -> str | None:
+    """The clip id a temporary file was written for, or None if ``path`` is not a temporary.
+
+    Temporaries are ``.<clip id>.<pid>-<token>.partial.<ext>`` (:func:`_temporary`) or, from
+    older versions, ``<clip id>.partial.<ext>``; a finished clip (``<clip id>.<ext>``) never matches.
+    """
+    stem = path.stem
+    if not stem.endswith(TEMPORARY_MARK):
+        return None
+    stem = stem[: -len(TEMPORARY_MARK)]
+    if path.name.startswith("."):
+        stem = stem[1:].rpartition(".")[0]
+    return stem or None
+
+
+def remove_temporaries(cache: Path, shard: tuple[int, int] = (0, 1)) -> int:
+    """Delete the temporaries that killed runs left in ``cache/clips`` for ``shard``; returns how many.
+
+    Call only while holding the writer lock of ``shard``: then no live writer owns one.
+    """
+    clips = cache / CLIPS_DIR
+    stale = []
+    for path in clips.iterdir() if clips.is_dir() else []:
+        clip_id = _temporary_of(path)
+        if clip_id is not None and in_shard(clip_id.rpartition("_c")[0] or clip_id, shard):
+            stale.append(path)
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+def _audio_is_whole(path: Path, *, n_samples: int, sample_rate: int) -> bool:
+    """True if ``path`` decodes to ``n_samples`` frames of 4 channels at ``sample_rate``."""
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception:  # libsndfile raises several types for broken files
+        return False
+    return rate == sample_rate and data.shape == (n_samples, 4)
+
+
+def _video_is_whole(path: Path, *, n_frames: int, width: int) -> bool:
+    """True if every one of ``n_frames`` frames of ``path`` decodes at ``width`` × ``width/2``."""
+    try:
+        with av.open(str(path)) as container:
+            count = 0
+            for frame in container.decode(video=0):
+                if (frame.width, frame.height) != (width, width // 2):
+                    return False
+                count += 1
+    except Exception:  # a truncated or foreign file: FFmpeg errors, OSError, IndexError (no stream)
+        return False
+    return count == n_frames
+
+
+def _groundtruth_is_whole(path: Path) -> bool:
+    from avsa.media import groundtruth as groundtruth_module
+
+    try:
+        groundtruth_module.load(path)
+    except Exception:  # whatever a truncated or foreign JSON file makes the parser raise
+        return False
+    return True
+
+
+def _broken_files_of_row(cache: Path, row: dict[str, str], options: PrepareOptions) -> list[Path]:
+    """The files of a manifest row that are missing or do not decode (empty: the clip is whole)."""
+    if row.get("status") != STATUS_OK:
+        return []
+    duration_s = float(row["duration_s"])
+    checks = (
+        ("video", lambda p: _video_is_whole(p, n_frames=int(round(duration_s * options.fps)), width=options.width)),
+        ("audio", lambda p: _audio_is_whole(p, n_samples=int(round(duration_s * options.sample_rate)),
+                                            sample_rate=options.sample_rate)),
+        ("groundtruth", _groundtruth_is_whole),
+    )
+    return [cache / row[key] for key, whole in checks if row.get(key) and not whole(cache / row[key])]
+
+
+def _write_verified(path: Path, write, whole) -> None:
+    """Write ``path`` through a temporary (``write(temporary)``), keep it only if ``whole(temporary)``."""
+    temporary = _temporary(path)
+    try:
+        write(temporary)
+        if not whole(temporary):
+            raise MediaError(path, "the clip just written does not decode back (disk full or failing?)")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _part_path(cache: Path, name: str, *, failed: bool = False) -> Path:
     return cache / PARTS_DIR / (f"{name}.failed.csv" if failed else f"{name}.csv")
 
 
-def source_is_done(cache: Path, source: Source) -> bool:
-    """True if the source's manifest part and all its clips' files exist."""
+def broken_files(cache: Path, source: Source, options: PrepareOptions) -> list[Path] | None:
+    """Files of a prepared source that are missing or do not decode; None if it has no manifest part."""
     part = _part_path(cache, source.name)
     if not part.is_file():
-        return False
-    for row in read_csv(part):
-        for key in ("video", "audio", "groundtruth"):
-            if row.get(key) and not (cache / row[key]).is_file():
-                return False
-    return True
+        return None
+    try:
+        rows = read_csv(part)
+    except (OSError, ValueError, csv.Error):
+        return [part]
+    broken = []
+    for row in rows:
+        try:
+            broken.extend(_broken_files_of_row(cache, row, options))
+        except (KeyError, TypeError, ValueError):  # a part file that is not ours
+            broken.append(part)
+    return broken
 
 
 def prepare_source(source: Source, src_root: Path, cache: Path, options: PrepareOptions) -> SourceResult:
-    """Prepare one source into ``cache``; never raises for a bad input file."""
-    result = SourceResult(name=source.name)
+    """Prepare one source into ``cache``, or verify (and repair) it if it was prepared.
+
+    Never raises for a bad input file.
+    """
+    broken = broken_files(cache, source, options)
+    if broken == []:
+        return SourceResult(name=source.name, skipped=True)
+    result = SourceResult(name=source.name, repaired=len(broken or []))
+    for path in broken or []:
+        path.unlink(missing_ok=True)
     try:
         result.records = _clips_of(source, src_root, cache, options)
         ok = [record for record in result.records if record.status == STATUS_OK]
@@ -273,7 +426,7 @@ def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptio
         raise MediaError(source.video, "unknown duration")
     records = []
     for index, (start_s, duration_s) in enumerate(clip_starts(min(durations), options)):
-        clip_id = f"{source.name}_c{index:03d}"
+        clip_id = check_clip_id(f"{source.name}_c{index:03d}", where=str(source.video))
         records.append(
             _prepare_clip(
                 source, src_root, cache, options,
@@ -311,28 +464,31 @@ def _prepare_clip(
     clips = cache / CLIPS_DIR
     clips.mkdir(parents=True, exist_ok=True)
     video_path, audio_path = clips / f"{clip_id}.mp4", clips / f"{clip_id}.flac"
-    if not audio_path.is_file():
-        temporary = _temporary(audio_path)
-        soundfile.write(temporary, np.clip(foa, -1.0, 1.0).T, options.sample_rate, subtype="PCM_24", format="FLAC")
-        os.replace(temporary, audio_path)
-    if not video_path.is_file():
-        height = options.width // 2
-        n_frames = int(round(duration_s * options.fps))
+    n_frames = int(round(duration_s * options.fps))
+
+    def audio_whole(path: Path) -> bool:
+        return _audio_is_whole(path, n_samples=n_samples, sample_rate=options.sample_rate)
+
+    def video_whole(path: Path) -> bool:
+        return _video_is_whole(path, n_frames=n_frames, width=options.width)
+
+    if not audio_whole(audio_path):
+        _write_verified(audio_path, lambda temporary: soundfile.write(
+            temporary, np.clip(foa, -1.0, 1.0).T, options.sample_rate, subtype="PCM_24", format="FLAC"),
+            audio_whole)
+    if not video_whole(video_path):
         frames = io.read_frames(
             source.video, start_s=start_s, duration_s=duration_s, fps=options.fps,
-            size=(options.width, height), projection=projection,
+            size=(options.width, options.width // 2), projection=projection,
         )
         frames = _fit(np.asarray(frames), n_frames, axis=0)
-        temporary = _temporary(video_path)
-        io.write_av(temporary, frames, options.fps, gop=options.gop, spherical=True)
-        os.replace(temporary, video_path)
+        _write_verified(video_path, lambda temporary: io.write_av(
+            temporary, frames, options.fps, gop=options.gop, spherical=True), video_whole)
     groundtruth_relative = ""
     if groundtruth is not None:
         groundtruth_path = clips / f"{clip_id}.json"
-        if not groundtruth_path.is_file():
-            temporary = _temporary(groundtruth_path)
-            groundtruth.slice(start_s, duration_s).save(temporary)
-            os.replace(temporary, groundtruth_path)
+        if not _groundtruth_is_whole(groundtruth_path):
+            _write_verified(groundtruth_path, groundtruth.slice(start_s, duration_s).save, _groundtruth_is_whole)
         groundtruth_relative = f"{CLIPS_DIR}/{clip_id}.json"
     return ClipRecord(
         **base, video=f"{CLIPS_DIR}/{clip_id}.mp4", audio=f"{CLIPS_DIR}/{clip_id}.flac",
@@ -372,30 +528,62 @@ def prepare(
     manifest, failures : list of dict
         The merged ``manifest.csv`` and ``failures.csv`` rows.
     """
-    if options.layout != "auto" and options.layout not in LAYOUTS:
-        raise InputError(f"--layout {options.layout!r}: expected auto or one of {', '.join(LAYOUTS)}")
-    if options.width < 2 or options.width % 2:
-        raise InputError(f"--width {options.width}: must be an even number of pixels")
+    options.validate()
+    if jobs < 1:
+        raise InputError(f"--jobs {jobs}: must be at least 1")
     src_root, cache = Path(src), Path(out)
+    if cache.exists() and not cache.is_dir():
+        raise InputError(f"--out {cache}: exists and is not a folder (a cache is a folder)")
     sources = [s for s in find_sources(src_root, split_files=split_files) if in_shard(s.name, shard)]
     root = src_root if src_root.is_dir() else src_root.parent
-    cache.mkdir(parents=True, exist_ok=True)
-    results = [SourceResult(name=s.name, skipped=True) for s in sources if source_is_done(cache, s)]
-    todo = [s for s in sources if not source_is_done(cache, s)]
-    bar = tqdm(total=len(sources), initial=len(results), desc="prepare", unit="source", disable=not progress)
-    if jobs <= 1 or len(todo) <= 1:
-        for source in todo:
-            results.append(prepare_source(source, root, cache, options))
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn_context()) as pool:
-            futures = [pool.submit(prepare_source, source, root, cache, options) for source in todo]
-            for future in as_completed(futures):
-                results.append(future.result())
+    with writer_lock(cache, shard):
+        check_options(cache, options)
+        remove_temporaries(cache, shard)
+        results: list[SourceResult] = []
+        bar = tqdm(total=len(sources), desc="prepare", unit="source", disable=not progress)
+        if jobs <= 1 or len(sources) <= 1:
+            for source in sources:
+                results.append(prepare_source(source, root, cache, options))
                 bar.update()
-    bar.close()
-    manifest, failures = merge_parts(cache)
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn_context(),
+                                     initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
+                futures = [pool.submit(prepare_source, source, root, cache, options) for source in sources]
+                for future in as_completed(futures):
+                    results.append(future.result())
+                    bar.update()
+        bar.close()
+        manifest, failures = merge_parts(cache)
     return sorted(results, key=lambda r: r.name), manifest, failures
+
+
+def check_options(cache: Path, options: PrepareOptions) -> None:
+    """Record ``options`` in a new cache; stop if the cache was prepared with others.
+
+    Raises
+    ------
+    InputError
+        If ``cache/prepare.json`` records other options (the message names each
+        difference), or the cache holds clips but no record of its options.
+    """
+    wanted = options.record()
+    recorded = read_prepare_options(cache)
+    if recorded is None:
+        parts = cache / PARTS_DIR
+        if (cache / MANIFEST_NAME).is_file() or (parts.is_dir() and any(parts.iterdir())):
+            raise InputError(
+                f"{cache}: holds clips but no {cache / 'prepare.json'} (an older avsa prepared it), so its "
+                "options cannot be checked; prepare into a new --out"
+            )
+        write_prepare_options(cache, wanted)
+        return
+    differences = [f"{OPTION_FLAGS.get(key, key)} {recorded.get(key)!r} (this run: {value!r})"
+                   for key, value in wanted.items() if recorded.get(key) != value]
+    if differences:
+        raise InputError(
+            f"{cache} was prepared with other options: {'; '.join(differences)}. "
+            "Rerun with the cache's options, or prepare into another --out"
+        )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -439,8 +627,11 @@ def print_summary(results: list[SourceResult], manifest: list[dict[str, str]],
     done = sum(1 for r in results if not r.skipped and r.problem is None)
     skipped = sum(1 for r in results if r.skipped)
     failed = sum(1 for r in results if r.problem is not None)
+    repaired = sum(r.repaired for r in results)
     ok = sum(1 for row in manifest if row["status"] == STATUS_OK)
     print(f"sources: {done} prepared, {skipped} already done, {failed} failed")
+    if repaired:
+        print(f"repaired {repaired} missing or undecodable file(s)")
     print(f"cache {cache}: {ok} clip(s) ok, {len(manifest) - ok} dropped")
     if failures:
         width = max(len(row["file"]) for row in failures)

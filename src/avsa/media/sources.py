@@ -44,6 +44,8 @@ class Source:
     name : str
         Unique name of the source inside its folder (relative path without the
         extension, ``/`` replaced by ``__``); clip ids start with it.
+        :func:`find_sources` refuses a folder where two files get one name
+        (``a/b.mp4`` and ``a__b.mp4``, ``x.mp4`` and ``x.mkv``).
     video : Path
         The video file.
     audio : Path
@@ -178,7 +180,25 @@ def find_sources(root: str | os.PathLike, *, split_files: list[Path] | None = No
             f"{root} holds no video file ({', '.join(VIDEO_EXTENSIONS)}) "
             "and no YouTube-360 pairs video/<id>.mp4 + audio/<id>.m4a"
         )
+    _check_unique_names(sources, root)
     return sorted(sources, key=lambda source: source.name)
+
+
+def _check_unique_names(sources: list[Source], root: Path) -> None:
+    """Raise if two sources get one name (their clips would overwrite each other's)."""
+    by_name: dict[str, list[Source]] = {}
+    for source in sources:
+        by_name.setdefault(source.name, []).append(source)
+    clashes = [group for group in by_name.values() if len(group) > 1]
+    if clashes:
+        described = "; ".join(
+            " and ".join(source.video.relative_to(root).as_posix() for source in group)
+            + f" are both source {group[0].name!r}" for group in clashes
+        )
+        raise InputError(
+            f"{root}: {described}. Clip ids start with the source name, so one would overwrite the other: "
+            "rename or remove one of each"
+        )
 
 
 def _single_source(video: Path, root: Path, lookup: dict[str, str]) -> Source:
@@ -203,11 +223,16 @@ def _single_source(video: Path, root: Path, lookup: dict[str, str]) -> Source:
 
 
 def _youtube360_sources(root: Path, lookup: dict[str, str]) -> list[Source]:
-    audio_files = {
-        path.stem: path
-        for path in (root / "audio").iterdir()
-        if path.suffix.lower() in AUDIO_EXTENSIONS
-    }
+    audio_files: dict[str, Path] = {}
+    for path in sorted((root / "audio").iterdir()):
+        if path.suffix.lower() not in AUDIO_EXTENSIONS:
+            continue
+        if path.stem in audio_files:
+            raise InputError(
+                f"{root}: audio/{audio_files[path.stem].name} and audio/{path.name} are both the audio of "
+                f"video/{path.stem}; remove one of them"
+            )
+        audio_files[path.stem] = path
     sources = []
     for video in sorted((root / "video").iterdir()):
         if video.suffix.lower() not in VIDEO_EXTENSIONS or video.stem not in audio_files:

@@ -94,7 +94,13 @@ def load_checkpoint(path: str | os.PathLike, *, map_location="cpu") -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
-        raise AvsaError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        # torch's own message may advise retrying with weights_only=False, i.e. running the file's
+        # code: never pass that on for a file that failed to load as plain data.
+        raise AvsaError(
+            f"{path}: not a readable checkpoint ({type(exc).__name__}): the file is truncated, corrupt or "
+            "not an avsa checkpoint. avsa loads checkpoints as plain data only and never executes code "
+            "from one; use a checkpoint written by avsa train"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise AvsaError(f"{path}: not an avsa checkpoint (format {payload.get('format') if isinstance(payload, dict) else None!r})")
     return payload

@@ -10,6 +10,7 @@ trainer unpacks it into explicit keyword arguments.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ import yaml
 from avsa.errors import ConfigError
 
 STAGES = ("avc", "avsa")
+DEVICE_TYPES = ("cpu", "cuda")
+"""The device types training runs on (``device`` is ``auto`` or one of them, with an index)."""
+
 CROP_MODES = ("random", "objects", "audio")
 FORMATS = ("ambi", "mono", "stereo")
 FEATURES = ("mel", "iv", "icf")
@@ -145,6 +149,9 @@ class TrainConfig:
             s: StageConfig = getattr(self, stage)
             if s.steps < 0 or s.batch_size < 2:
                 raise ConfigError(f"{stage}: steps must be >= 0 and batch_size >= 2")
+            if not (math.isfinite(s.lr) and s.lr >= 0 and s.weight_decay >= 0 and s.warmup_steps >= 0):
+                raise ConfigError(f"{stage}: lr={s.lr}, weight_decay={s.weight_decay} and "
+                                  f"warmup_steps={s.warmup_steps} must be finite and >= 0")
             _one_of(f"{stage}.schedule", s.schedule, ("constant", "cosine"))
             _one_of(f"{stage}.optimizer", s.optimizer, ("adam", "sgd"))
             _one_of(f"{stage}.negatives", s.negatives, ("paper", "same-crop"))
@@ -152,6 +159,8 @@ class TrainConfig:
                 raise ConfigError(f"{stage}.within_clip must lie in [0, 1], got {s.within_clip}")
         if not 0.0 <= d.crop_jitter_deg <= 90.0:
             raise ConfigError(f"data.crop_jitter_deg must lie in [0, 90], got {d.crop_jitter_deg}")
+        if self.device != "auto" and self.device.split(":")[0] not in DEVICE_TYPES:
+            raise ConfigError(f"device={self.device!r}: expected auto, cpu, cuda or cuda:<index>")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be positive, got {self.temperature}")
         if self.checkpoint_every < 1 or self.log_every < 1:

@@ -9,6 +9,7 @@ with ``B/W`` clips each see the same global batch as one process with ``B``.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -17,23 +18,89 @@ import torch
 from avsa.data.loader import SampleDataset, make_loader
 from avsa.data.normalize import load_stats
 from avsa.data.samples import SampleBuilder
-from avsa.errors import ConfigError
+from avsa.errors import AvsaError, ConfigError
+from avsa.media.cache import check_cache_matches
 from avsa.train.config import STAGES, TrainConfig
+
+log = logging.getLogger(__name__)
+
+MIN_CONTRASTIVE_BATCH = 2
+"""Fewest clips in a global batch for a contrastive loss (with one, the loss is 0 and nothing is learnt)."""
+
+
+class UnfillableBatchError(AvsaError):
+    """A stage cannot fill a batch from the readable clips of its cache."""
 
 
 def read_clip_list(path: str) -> list[str] | None:
-    """Clip ids of a list file (one per line, ``#`` comments); ``""`` → None (all clips)."""
+    """Clip ids of a list file; ``""`` → None (all clips).
+
+    One id per line; a line whose first non-blank character is ``#`` is a
+    comment, and so is the rest of a line after `` #`` (a blank, then ``#``).
+    A ``#`` inside an id (``take#2_c000``) belongs to the id.
+    """
     if not path:
         return None
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(f"data.clips={path}: cannot read the clip list ({exc})") from None
-    ids = [line.split("#", 1)[0].strip() for line in lines]
-    ids = [i for i in ids if i]
+    ids = []
+    for line in lines:
+        line = line.strip()
+        if line.startswith("#"):
+            continue
+        for mark in (" #", "\t#"):
+            line = line.split(mark, 1)[0]
+        if line.strip():
+            ids.append(line.strip())
     if not ids:
         raise ConfigError(f"data.clips={path}: the clip list is empty")
     return ids
+
+
+def stage_dataset(config: TrainConfig, stage: str) -> SampleDataset:
+    """The training dataset of ``stage``, after checking the cache against the config.
+
+    Raises
+    ------
+    InputError
+        If the cache was prepared at another sample rate, frame rate or audio
+        layout than ``config.data`` reads it with.
+    """
+    d = config.data
+    check_cache_matches(d.cache, sample_rate=d.sample_rate, fps=d.fps, what="data")
+    seed = config.seed * len(STAGES) + STAGES.index(stage)
+    return SampleDataset(
+        d.cache, split=d.split, crop_mode=d.crops, n_crops=1 if stage == "avc" else 4,
+        detector=d.detector, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps,
+        sample_rate=d.sample_rate, seed=seed, augment=d.augment, clip_ids=read_clip_list(d.clips),
+        crop_jitter=math.radians(d.crop_jitter_deg) if d.augment else 0.0,
+    )
+
+
+def check_batch_size(config: TrainConfig, stage: str, n_clips: int, world_size: int) -> None:
+    """Raise a ConfigError if ``stage``'s batch cannot be filled from ``n_clips`` clips."""
+    d, batch_size = config.data, getattr(config, stage).batch_size
+    if batch_size % world_size:
+        raise ConfigError(f"{stage}.batch_size={batch_size} does not split over {world_size} processes")
+    if batch_size < MIN_CONTRASTIVE_BATCH:
+        raise ConfigError(f"{stage}.batch_size={batch_size}: a contrastive loss needs at least "
+                          f"{MIN_CONTRASTIVE_BATCH} clips per batch")
+    if n_clips // world_size < batch_size // world_size:
+        raise ConfigError(
+            f"{d.cache}: {n_clips} clips in split {d.split!r}"
+            + (f" (data.clips={d.clips})" if d.clips else "")
+            + f" give no batch of {batch_size} clips"
+            + (f" on {world_size} processes" if world_size > 1 else "")
+            + f"; lower {stage}.batch_size or prepare more clips"
+        )
+
+
+def check_stages(config: TrainConfig, *, world_size: int = 1) -> None:
+    """Check every stage's data and batch size before any training (a late stage fails now, not hours in)."""
+    for stage in config.stages:
+        check_batch_size(config, stage, len(stage_dataset(config, stage)), world_size)
 
 
 class TrainBatches:
@@ -48,28 +115,17 @@ class TrainBatches:
                  world_size: int = 1, device: torch.device | str = "cpu"):
         d = config.data
         stage_cfg = getattr(config, stage)
-        if stage_cfg.batch_size % world_size:
-            raise ConfigError(
-                f"{stage}.batch_size={stage_cfg.batch_size} does not split over {world_size} processes"
-            )
         self.device = torch.device(device)
-        seed = config.seed * len(STAGES) + STAGES.index(stage)
-        self.dataset = SampleDataset(
-            d.cache, split=d.split, crop_mode=d.crops, n_crops=1 if stage == "avc" else 4,
-            detector=d.detector, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps,
-            sample_rate=d.sample_rate, seed=seed, augment=d.augment, clip_ids=read_clip_list(d.clips),
-            crop_jitter=math.radians(d.crop_jitter_deg) if d.augment else 0.0,
-        )
+        self.stage, self.world_size = stage, world_size
+        self.dataset = stage_dataset(config, stage)
+        check_batch_size(config, stage, len(self.dataset), world_size)
+        self.batch_size = stage_cfg.batch_size // world_size
         self.loader = make_loader(
-            self.dataset, batch_size=stage_cfg.batch_size // world_size, num_workers=d.num_workers,
-            seed=seed, rank=rank, world_size=world_size, pin_memory=self.device.type == "cuda",
+            self.dataset, batch_size=self.batch_size, num_workers=d.num_workers,
+            seed=self.dataset.seed, rank=rank, world_size=world_size, pin_memory=self.device.type == "cuda",
         )
         per_epoch = self.loader.batches_per_epoch()
-        if per_epoch == 0:
-            raise ConfigError(
-                f"{d.cache}: {len(self.dataset)} clips in split {d.split!r} give no batch of "
-                f"{stage_cfg.batch_size} clips; lower {stage}.batch_size or prepare more clips"
-            )
+        self.per_epoch = per_epoch
         self._batches = self.loader.forever(start_epoch=start_step // per_epoch,
                                             start_batch=start_step % per_epoch)
         stats = load_stats(d.cache, d.format, d.features) if d.normalize else None
@@ -94,7 +150,33 @@ class TrainBatches:
         return self
 
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        raw = next(self._batches).to(self.device, non_blocking=True)
+        return self._build(self._next_usable())
+
+    def _next_usable(self):
+        """The next batch with enough readable clips for the loss; bounded attempts.
+
+        A batch that lost clips to unreadable files is used (with a warning)
+        if it still holds :data:`MIN_CONTRASTIVE_BATCH` clips over all
+        processes; else it is dropped. After a whole epoch's worth of
+        dropped batches in a row the stage stops with an
+        :class:`UnfillableBatchError`.
+        """
+        least = max(1, -(-MIN_CONTRASTIVE_BATCH // self.world_size))
+        for _ in range(self.per_epoch + 1):
+            raw = next(self._batches)
+            if len(raw) < self.batch_size:
+                log.warning("%s: a batch shrank to %d of %d clips (unreadable clips skipped; %d so far)",
+                            self.stage, len(raw), self.batch_size, self.loader.skipped)
+            if len(raw) >= least:
+                return raw
+        raise UnfillableBatchError(
+            f"{self.stage}: {self.per_epoch + 1} batches in a row had fewer than {least} readable clip(s) "
+            f"of {self.batch_size} ({self.loader.skipped} unreadable clips skipped, named in the warnings "
+            f"above); repair the cache (rerun avsa prepare) or lower {self.stage}.batch_size"
+        )
+
+    def _build(self, raw) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        raw = raw.to(self.device, non_blocking=True)
         with torch.no_grad():
             video, audio = self.builder(raw)
         directions = torch.stack([raw.azimuth, raw.elevation], dim=-1)

@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 
 from avsa.errors import ConfigError
+from avsa.train.config import DEVICE_TYPES
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,12 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     """``auto`` → CUDA (this process's local GPU) when available, else CPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        raise ConfigError(f"device={name!r} is not a device avsa trains on; use auto, cpu, cuda or cuda:<index>")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"device={name!r} but CUDA is not available here; use device=cpu")

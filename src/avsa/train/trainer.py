@@ -37,7 +37,7 @@ from avsa.models.losses import avc_loss, avsa_loss
 from avsa.train import distributed as dist_utils
 from avsa.train.checkpoint import git_commit, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from avsa.train.config import STAGES, TrainConfig, from_dict, to_dict
-from avsa.train.data import TrainBatches
+from avsa.train.data import TrainBatches, check_stages
 from avsa.train.norm import batchnorm_to_groupnorm
 
 
@@ -72,6 +72,34 @@ def stage_model(config: TrainConfig, stage: str) -> torch.nn.Module:
     if m.norm == "group":
         batchnorm_to_groupnorm(model)
     return model
+
+
+def checkpoint_model(payload: dict, path: str | os.PathLike) -> tuple[TrainConfig, torch.nn.Module]:
+    """The config and model of a loaded checkpoint (:func:`~avsa.train.checkpoint.load_checkpoint`).
+
+    Raises
+    ------
+    AvsaError
+        If the saved config is not a valid config, or its model does not take
+        the saved weights (a checkpoint edited or assembled by hand); the
+        message names the file and the first mismatching weights.
+    """
+    try:
+        config = from_dict(TrainConfig, payload["config"]).validate()
+        stage = payload["stage"]
+    except (KeyError, TypeError) as exc:
+        raise AvsaError(f"{path}: checkpoint without a usable config or stage ({type(exc).__name__}: {exc})") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: the checkpoint's config is invalid: {exc}") from None
+    if stage not in STAGES:
+        raise AvsaError(f"{path}: checkpoint of unknown stage {stage!r}")
+    model = stage_model(config, stage)
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        detail = " ".join(str(exc).split())[:400]
+        raise AvsaError(f"{path}: its weights do not fit the model its config describes ({detail})") from None
+    return config, model
 
 
 def lr_lambda(step: int, *, steps: int, warmup: int, schedule: str) -> float:
@@ -163,14 +191,12 @@ class Trainer:
     def _init_model(self):
         """The model of ``config.init`` (a checkpoint of another run) for the first stage's encoders."""
         payload = load_checkpoint(self.config.init, map_location="cpu")
-        saved = from_dict(TrainConfig, payload["config"])
+        saved, model = checkpoint_model(payload, self.config.init)
         if saved.audio_channels != self.config.audio_channels or saved.model != self.config.model:
             raise ConfigError(
                 f"init={self.config.init}: its model ({saved.model}, {saved.audio_channels} audio channels) "
                 f"differs from this config's ({self.config.model}, {self.config.audio_channels})"
             )
-        model = stage_model(saved, payload["stage"])
-        model.load_state_dict(payload["model"])
         return model
 
     def _resume_point(self):
@@ -183,12 +209,17 @@ class Trainer:
     # --------------------------------------------------------------------- run
     def run(self) -> Path:
         cfg, info = self.config, self.info
+        check_stages(cfg, world_size=info.world_size)  # every stage's data, before any training
         torch.manual_seed(cfg.seed)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
-        self._open_logs()
         _, resume = self._resume_point()
+        if resume is not None and resume.get("finished") and resume["stage"] == cfg.stages[-1]:
+            if info.is_main:
+                print(f"{self.run_dir}: already finished ({resume['stage']} step {resume['step']}); nothing to do")
+            return self.run_dir
+        self._open_logs()
         previous = None  # model of the previous stage (for the curriculum)
         try:
             for stage in cfg.stages:
@@ -233,13 +264,19 @@ class Trainer:
         # -- resume
         start = 0
         if ckpt is not None:
-            model.load_state_dict(ckpt["model"])
+            try:
+                model.load_state_dict(ckpt["model"])
+            except RuntimeError as exc:
+                detail = " ".join(str(exc).split())[:400]
+                raise AvsaError(f"{self.ckpt_dir / 'last.pt'}: its weights do not fit the model of "
+                                f"{self.run_dir / 'config.yaml'} ({detail})") from None
+            if ckpt.get("finished"):  # killed between stages: this one's checkpoints stay as they are
+                self.audio_stats = ckpt.get("audio_stats", {})
+                return model
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             set_rng_state(ckpt["rng"])
             start = int(ckpt["step"])
-            if ckpt.get("finished"):
-                start = scfg.steps
         if info.distributed:
             model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
 

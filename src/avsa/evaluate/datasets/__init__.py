@@ -6,12 +6,14 @@ writes tiny copies of each layout for tests and demos.
 """
 
 from avsa.evaluate.datasets.common import Item, Task
-from avsa.evaluate.datasets.eigenscape import EigenScapeFolds, eigenscape_folds, index_eigenscape, load_eigenscape
+from avsa.evaluate.datasets.eigenscape import (
+    EigenScapeFolds, eigenscape_folds, eigenscape_folds_path, index_eigenscape, load_eigenscape,
+)
 from avsa.evaluate.datasets.hmdb51 import load_hmdb51
 from avsa.evaluate.datasets.tau import load_tau
 from avsa.evaluate.datasets.ucf101 import load_ucf101
 
 __all__ = [
-    "EigenScapeFolds", "Item", "Task", "eigenscape_folds", "index_eigenscape",
+    "EigenScapeFolds", "Item", "Task", "eigenscape_folds", "eigenscape_folds_path", "index_eigenscape",
     "load_eigenscape", "load_hmdb51", "load_tau", "load_ucf101",
 ]

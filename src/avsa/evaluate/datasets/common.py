@@ -196,6 +196,27 @@ class CaseInsensitiveTree:
         return found
 
 
+DERIVED_DIR_ENV = "AVSA_DERIVED_DIR"
+"""Environment variable naming the folder for files avsa derives from datasets."""
+
+
+def derived_path(root: str | os.PathLike, name: str) -> Path:
+    """Where avsa keeps a file ``name`` derived from the dataset at ``root`` — never inside it.
+
+    Datasets are often read-only shared copies, so derived files (a fold
+    assignment, ...) go to ``$AVSA_DERIVED_DIR`` (default
+    ``$XDG_CACHE_HOME/avsa``, else ``~/.cache/avsa``), in a folder named after
+    the dataset folder and a hash of its absolute path. The folder is not
+    created here.
+    """
+    import hashlib
+
+    root = Path(root).resolve()
+    base = os.environ.get(DERIVED_DIR_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "avsa"
+    digest = hashlib.sha1(str(root).encode("utf-8")).hexdigest()[:12]
+    return Path(base) / "datasets" / f"{root.name}-{digest}" / name
+
+
 def check_split_number(value: int, *, name: str, count: int) -> int:
     """Validate a 1-based split/fold number; return it."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= count:

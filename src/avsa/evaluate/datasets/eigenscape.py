@@ -30,7 +30,7 @@ import numpy as np
 import soundfile
 
 from avsa.errors import InputError, MediaError
-from avsa.evaluate.datasets.common import Item, Task, check_split_number
+from avsa.evaluate.datasets.common import Item, Task, check_split_number, derived_path
 
 CLASSES = (
     "Beach", "BusyStreet", "Park", "PedestrianZone",
@@ -177,6 +177,18 @@ def index_eigenscape(root: str | os.PathLike, *, segment_s: float = SEGMENT_S) -
     return items, classes
 
 
+FOLDS_NAME = "avsa-folds.json"
+
+
+def eigenscape_folds_path(root: str | os.PathLike) -> Path:
+    """The fold file of the EigenScape copy at ``root``: outside it (:func:`derived_path`).
+
+    A fold file that an older avsa wrote inside the dataset folder is still read.
+    """
+    legacy = Path(root) / FOLDS_NAME
+    return legacy if legacy.is_file() else derived_path(root, FOLDS_NAME)
+
+
 def load_eigenscape(
     root: str | os.PathLike,
     *,
@@ -196,8 +208,10 @@ def load_eigenscape(
     seed : int
         Seed of the fold draw (ignored when ``folds_path`` exists).
     folds_path : path-like, optional
-        A fold file: read if it exists, else written with the drawn folds, so
-        that every run of an experiment uses the same folds.
+        A fold file: read if it exists, else written with the drawn folds
+        (its folder created), so that every run of an experiment uses the
+        same folds. Keep it out of the dataset folder
+        (:func:`eigenscape_folds_path`).
     segment_s : float
         Segment length in seconds.
 
@@ -217,7 +231,12 @@ def load_eigenscape(
     else:
         folds = eigenscape_folds(recordings, seed=seed)
         if folds_path is not None:
-            folds.save(folds_path)
+            try:
+                Path(folds_path).parent.mkdir(parents=True, exist_ok=True)
+                folds.save(folds_path)
+            except OSError as exc:  # the draw is fixed by the seed: a run without the file still agrees
+                warnings.warn(f"{folds_path}: cannot record the EigenScape folds ({exc}); they are drawn "
+                              f"again from seed {seed} next time")
     check_split_number(fold, name="fold", count=len(folds.folds))
     test_recs = set(folds.test_recordings(fold))
     test = tuple(i for i in items if int(i.group.rsplit(".", 1)[1]) in test_recs)
