@@ -205,7 +205,8 @@ def recall_table(cache_root: Path, *, max_angle: float, split: str | None = None
     return table
 
 
-def print_recall(table: dict[str, Recall], max_angle_deg: float, file=sys.stdout) -> None:
+def print_recall(table: dict[str, Recall], max_angle_deg: float, file=None) -> None:
+    file = file if file is not None else sys.stdout  # read at call time (a default would freeze the stream)
     print(f"recall of sounding objects (a detection within {max_angle_deg:g}°)", file=file)
     print(f"{'detections':<24} {'found':>7} {'total':>7} {'recall':>7} {'det/frame-obj':>14} {'false':>7}",
           file=file)
