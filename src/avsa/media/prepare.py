@@ -410,8 +410,17 @@ def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptio
     if not audio_info.has_audio:
         raise MediaError(source.audio, "no audio stream")
     projection = check_frame(video_info, equirect=options.equirect)
+    durations = [d for d in (video_info.duration_s, audio_info.duration_s) if d]
+    if not durations:
+        raise MediaError(source.video, "unknown duration")
     groundtruth = None
-    if source.groundtruth is not None:
+    if source.groundtruth is not None and source.groundtruth.suffix.lower() == ".csv":
+        from avsa.media import starss23
+
+        groundtruth = starss23.load_groundtruth(source.groundtruth, duration_s=min(durations),
+                                                width=video_info.width or 0, height=video_info.height or 0,
+                                                sample_rate=audio_info.audio_rate or options.sample_rate)
+    elif source.groundtruth is not None:
         from avsa.media import groundtruth as groundtruth_module
 
         groundtruth = groundtruth_module.load(source.groundtruth)
@@ -421,9 +430,6 @@ def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptio
         getattr(groundtruth, "audio_convention", None),
         options.layout,
     )
-    durations = [d for d in (video_info.duration_s, audio_info.duration_s) if d]
-    if not durations:
-        raise MediaError(source.video, "unknown duration")
     records = []
     for index, (start_s, duration_s) in enumerate(clip_starts(min(durations), options)):
         clip_id = check_clip_id(f"{source.name}_c{index:03d}", where=str(source.video))
