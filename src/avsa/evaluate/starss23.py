@@ -1,0 +1,172 @@
+"""``avsa evaluate RUN --task starss23 --root ROOT``: does the model localize real, labelled sounds?
+
+For every recording of a STARSS23 folder (:mod:`avsa.media.starss23`) the
+evaluation picks up to ``windows_per_file`` windows (of the model's length)
+whose middle 100-ms frame holds at least one labelled event, evenly spread
+over those frames. For each window the audio-visual heatmap of the
+checkpoint (:func:`avsa.evaluate.localize.alignment_map`) is computed and its
+peak compared with the labelled directions of the events active in the middle
+frame:
+
+* **hit rate**: the peak lies within ``max_angle`` (20°) of an active event;
+  chance = the mean fraction of grid directions within 20° of one (a peak
+  drawn uniformly from the grid);
+* **median angular error**: of the peak to the nearest active event; chance =
+  the median over windows of the median distance from the grid directions to
+  the nearest active event.
+
+Both are reported per split folder (``dev-test-sony`` …), as results
+``starss23-hit-<split>`` (95 % interval: cluster bootstrap over recordings)
+and ``starss23-error-<split>`` (degrees; interval: bootstrap over recordings
+of the median).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avsa.errors import AvsaError, InputError
+from avsa.evaluate.localize import ScoreFn, alignment_map, peak_direction
+from avsa.evaluate.pretrained import Pretrained
+from avsa.evaluate.results import Result
+from avsa.evaluate.stats import accuracy_interval
+from avsa.media import starss23
+from avsa.spatial import sphere
+
+TASK = "starss23"
+MAX_ANGLE = math.radians(20.0)
+
+
+@dataclass(frozen=True)
+class WindowScore:
+    """One evaluated window: the recording, the peak's error and the chance levels (radians / fraction)."""
+
+    recording: str
+    time_s: float
+    error: float
+    hit: bool
+    chance_hit: float
+    chance_error: float
+
+
+def event_windows(gt, *, window_s: float, n_windows: int) -> list[float]:
+    """Window starts (s) whose middle frame has an active event, at most ``n_windows``, evenly spread.
+
+    Windows must fit inside the recording (``gt.duration_s``).
+    """
+    middles = []
+    for k, t in enumerate(gt.frame_times_s):
+        middle = float(t) + starss23.FRAME_S / 2
+        start = middle - window_s / 2
+        if start >= 0 and start + window_s <= gt.duration_s + 1e-9 and gt.at(middle):
+            middles.append(start)
+    if len(middles) <= n_windows:
+        return middles
+    picks = np.linspace(0, len(middles) - 1, n_windows).round().astype(int)
+    return [middles[i] for i in sorted(set(picks.tolist()))]
+
+
+def score_window(scores: torch.Tensor, azimuth: torch.Tensor, elevation: torch.Tensor, events,
+                 *, max_angle: float = MAX_ANGLE) -> tuple[float, bool, float, float]:
+    """(error, hit, chance hit, chance error) of one heatmap against the active ``events`` (ObjectStates)."""
+    pa, pe = peak_direction(scores, azimuth, elevation)
+    error = min(float(sphere.angular_distance(pa, pe, o.azimuth, o.elevation)) for o in events)
+    grid_error = torch.stack([sphere.angular_distance(azimuth, elevation, o.azimuth, o.elevation)
+                              for o in events]).amin(0)
+    return error, error <= max_angle, float((grid_error <= max_angle).float().mean()), float(grid_error.median())
+
+
+def _median_interval(values: np.ndarray, groups: np.ndarray, *, n_boot: int = 2000, seed: int = 0):
+    """Percentile bootstrap (95 %) of the median, resampling whole groups."""
+    names = np.unique(groups)
+    members = [values[groups == g] for g in names]
+    rng = np.random.default_rng(seed)
+    boots = [np.median(np.concatenate([members[i] for i in rng.integers(0, len(names), len(names))]))
+             for _ in range(n_boot)]
+    return float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+def evaluate_localization(p: Pretrained, root: str | os.PathLike, *, windows_per_file: int = 8,
+                          grid: tuple[int, int] = (36, 9), max_angle: float = MAX_ANGLE, width: int = 512,
+                          score: str = "spatial", score_fn: ScoreFn | None = None) -> list[Result]:
+    """Hit rate and median angular error of the heatmap peak, per split folder of a STARSS23 ``root``.
+
+    Parameters
+    ----------
+    p : Pretrained
+    root : path
+        STARSS23 folder (``foa_dev/``, ``video_dev/``, ``metadata_dev/``).
+    windows_per_file : int
+        Windows scored per recording.
+    grid, score, score_fn
+        As in :func:`avsa.evaluate.localize.alignment_map`.
+    max_angle : float
+        Hit threshold, radians.
+    width : int
+        Frames are read as W × W/2 equirect.
+
+    Returns
+    -------
+    list of Result
+        ``starss23-hit-<split>`` and ``starss23-error-<split>`` for each split folder with labelled windows.
+        A recording that cannot be read is skipped and listed in ``details["skipped"]``.
+    """
+    from avsa.media import io
+
+    root = Path(root)
+    if not starss23.is_layout(root):
+        raise InputError(f"--root {root}: not a STARSS23 folder (needs {starss23.AUDIO_DIR}/ and "
+                         f"{starss23.VIDEO_DIR}/)")
+    d = p.config.data
+    by_split: dict[str, list[WindowScore]] = {}
+    skipped: dict[str, list[dict]] = {}
+    for source in starss23.find_sources(root, {}):
+        folder = source.video.parent.name
+        if source.groundtruth is None:
+            continue
+        try:
+            info = io.probe(source.audio)
+            gt = starss23.load_groundtruth(source.groundtruth, duration_s=info.duration_s)
+            for start in event_windows(gt, window_s=d.window_s, n_windows=windows_per_file):
+                middle = start + d.window_s / 2
+                frame_start = max(middle - d.n_frames / d.fps / 2, 0.0)
+                frames = io.read_frames(source.video, start_s=frame_start, duration_s=d.n_frames / d.fps,
+                                        fps=d.fps, size=(width, width // 2))[:d.n_frames]
+                foa = io.read_audio(source.audio, start_s=start, duration_s=d.window_s,
+                                    sample_rate=d.sample_rate, layout="ambix")
+                scores, az, el = alignment_map(p, torch.as_tensor(np.ascontiguousarray(frames)).permute(0, 3, 1, 2),
+                                               torch.as_tensor(foa), grid=grid, score=score, score_fn=score_fn)
+                error, hit, chance_hit, chance_error = score_window(scores, az, el, gt.at(middle),
+                                                                    max_angle=max_angle)
+                by_split.setdefault(folder, []).append(
+                    WindowScore(source.name, middle, error, hit, chance_hit, chance_error))
+        except AvsaError as exc:
+            skipped.setdefault(folder, []).append({"item": source.name, "problem": str(exc)})
+    if not by_split:
+        raise InputError(f"--root {root}: no recording with labelled events could be scored")
+    results = []
+    for folder, windows in sorted(by_split.items()):
+        groups = np.array([w.recording for w in windows])
+        hits = np.array([w.hit for w in windows], dtype=float)
+        errors = np.degrees([w.error for w in windows])
+        details = {"split": folder, "recordings": int(np.unique(groups).size), "grid": list(grid),
+                   "max_angle_deg": math.degrees(max_angle), "score": score, "skipped": skipped.get(folder, [])}
+        ci = accuracy_interval(hits, groups=groups)
+        results.append(Result(task=f"{TASK}-hit-{folder}", value=float(ci.estimate), low=float(ci.low),
+                              high=float(ci.high), n=len(windows), n_groups=int(np.unique(groups).size),
+                              chance=float(np.mean([w.chance_hit for w in windows])), checkpoint=p.checkpoint,
+                              details=details))
+        median = float(np.median(errors))
+        low, high = _median_interval(errors, groups)
+        results.append(Result(task=f"{TASK}-error-{folder}", value=median, low=min(low, median),
+                              high=max(high, median), n=len(windows), metric="median_error_deg",
+                              n_groups=int(np.unique(groups).size),
+                              chance=float(np.degrees(np.median([w.chance_error for w in windows]))),
+                              checkpoint=p.checkpoint, details=details))
+    return results

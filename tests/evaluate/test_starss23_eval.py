@@ -1,0 +1,67 @@
+"""`avsa evaluate --task starss23`: heatmap peaks against STARSS23's labelled directions."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from avsa.cli import main
+from avsa.errors import InputError
+from avsa.evaluate.datasets.standins import make_starss23
+from avsa.evaluate.pretrained import load_pretrained
+from avsa.evaluate.starss23 import event_windows, evaluate_localization
+from avsa.media import starss23
+from avsa.spatial import sphere
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    return make_starss23(tmp_path_factory.mktemp("starss23") / "STARSS23", seconds=2.0, width=64)
+
+
+def marker_score(azimuth, elevation, frames, foa):
+    """An oracle that looks at the pixels: the brightness of the middle frame at each grid direction."""
+    frame = frames[len(frames) // 2].float().mean(0)  # (H, W)
+    h, w = frame.shape
+    u, v = sphere.direction_to_equirect(azimuth, elevation, w, h)
+    return frame[v.long().clamp(0, h - 1), u.long() % w]
+
+
+def test_windows_have_an_active_middle(standin):
+    gt = starss23.load_groundtruth(standin / "metadata_dev" / "dev-test-tau" / "fold4_room1_mix002.csv",
+                                   duration_s=2.0)
+    starts = event_windows(gt, window_s=1.0, n_windows=4)
+    # centred on 100-ms frames (middles 0.55 … 1.45 s fit a 1-s window in 2 s), spread evenly
+    assert starts == pytest.approx([0.05, 0.35, 0.65, 0.95])
+    assert all(gt.at(s + 0.5) for s in starts)
+
+
+def test_oracle_scores_hit_and_chance_is_low(tiny_run, standin):
+    p = load_pretrained(tiny_run)
+    results = {r.task: r for r in evaluate_localization(p, standin, windows_per_file=3, score_fn=marker_score,
+                                                        width=64)}
+    assert sorted(results) == ["starss23-error-dev-test-tau", "starss23-error-dev-train-sony",
+                               "starss23-hit-dev-test-tau", "starss23-hit-dev-train-sony"]
+    for split in ("dev-test-tau", "dev-train-sony"):
+        hit, error = results[f"starss23-hit-{split}"], results[f"starss23-error-{split}"]
+        assert hit.value == 1.0 and hit.n == 3
+        assert 0.0 < hit.chance < 0.2  # a few cells of the 36 × 9 grid lie within 20° of an event
+        assert error.value < 15.0 and error.metric == "median_error_deg"  # grid spacing 10° × 15°
+        assert error.chance > 45.0
+
+
+def test_cli_writes_results_per_split(tiny_run, standin, tmp_path):
+    out = tmp_path / "run"
+    assert main(["evaluate", str(tiny_run), "--task", "starss23", "--root", str(standin), "--clips", "1",
+                 "--out", str(out)]) == 0
+    saved = json.loads((out / "eval" / "starss23-hit-dev-test-tau.json").read_text())
+    assert 0.0 <= saved["value"] <= 1.0 and saved["n"] == 1 and 0.0 < saved["chance"] < 1.0
+    error = json.loads((out / "eval" / "starss23-error-dev-train-sony.json").read_text())
+    assert 0.0 <= error["value"] <= 180.0
+
+
+def test_needs_a_starss23_root(tiny_run, tmp_path):
+    with pytest.raises(InputError, match="not a STARSS23 folder"):
+        evaluate_localization(load_pretrained(tiny_run), tmp_path)
+    assert main(["evaluate", str(tiny_run), "--task", "starss23"]) == 1
