@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         chance = f"{100 * r.chance:.1f}" if r.chance is not None else "—"
         if r.metric != "accuracy":  # a value in its own unit (degrees, ...), not a percentage
             chance = f"{r.chance:.1f}" if r.chance is not None else "—"
-            cell = f"{r.cell(percent=False)} {r.metric}"
+            cell = r.cell(percent=False) + (" deg" if r.metric.endswith("_deg") else "")
         else:
             cell = r.cell()
         print(f"{r.task:<28} {cell:<24} {chance:>8} {r.n:>6}")
