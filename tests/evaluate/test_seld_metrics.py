@@ -85,3 +85,34 @@ def test_bad_rows_are_named():
         seld_scores([([("a", 0)], [])], n_classes=2)
     with pytest.raises(InputError, match="non-finite"):
         seld_scores([([], [(1, 0, 0, math.nan, 0.0)])], n_classes=2)
+
+
+def test_frame_level_hand_counted_case():
+    """The same rows scored frame by frame (the DCASE 2024 default).
+
+    class 0: frames 0, 1 reference only (FN 2); 2-4 matched at 10° (TP 3, DOA error 30); 5, 6 prediction only
+             (FP 2); frame 10: one of two sources matched at 10° (TP 1, +10°, FN 1); frame 21: FP 2.
+             -> TP 4, FP_sp 0, FP 4, FN 3, TP_loc 4 (40°), FN_loc 3
+    class 1: frame 5 FN 1; frame 12 matched at 30° (FP_sp 1, TP_loc 1, 30°); frame 20 FN 1; frame 25 FP 1.
+             -> TP 0, FP_sp 1, FP 1, FN 2, TP_loc 1 (30°), FN_loc 2
+    per frame: D in 0, 1, 10, 20; S in 5 (a class-0 FP with a class-1 FN); I in 6, 12, 21 (2), 25 -> 1 + 4 + 5
+    N_ref = 7 + 3, so ER = 10 / 10.
+    """
+    from avsa.evaluate.seld_metrics import FrameSeldMetrics
+
+    metrics = FrameSeldMetrics(2)
+    metrics.update(PREDICTIONS, REFERENCES, n_frames=30)
+    s = metrics.scores()
+    assert (metrics.substitutions, metrics.deletions, metrics.insertions) == (1, 4, 5)
+    assert s.error_rate == pytest.approx(1.0)
+    assert s.f_score == pytest.approx((4 / 7.5 + 0.0) / 2)
+    assert s.doa_error_deg == pytest.approx(20.0)
+    assert s.recall == pytest.approx((4 / 7 + 1 / 3) / 2)
+    seld_0 = (1.0 + (1 - 4 / 7.5) + 10 / 180 + (1 - 4 / 7)) / 4
+    seld_1 = (1.0 + 1.0 + 30 / 180 + (1 - 1 / 3)) / 4
+    assert s.seld_score == pytest.approx((seld_0 + seld_1) / 2)
+    # a class never localized has no DOA error (NaN), left out of the mean
+    never = FrameSeldMetrics(2)
+    never.update([(1, 0, 0, 0.0, 0.0)], [(1, 0, 0, 0.0, 0.0), (2, 0, 0, 0.0, 0.0)])
+    assert math.isnan(never.scores().per_class["doa_error_deg"][1])
+    assert never.scores().doa_error_deg == pytest.approx(0.0, abs=1e-4)

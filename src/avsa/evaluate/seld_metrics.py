@@ -1,15 +1,20 @@
-"""SELD metrics as the DCASE 2024 task-3 baseline computes them over 1-s segments.
+"""SELD metrics as the DCASE 2024 task-3 baseline computes them.
 
 Sound event localization and detection (SELD) is scored jointly: a detection
-counts as correct only when its direction is close enough. The definitions
-below follow the segment-level evaluation of the DCASE SELD baseline
+counts as correct only when its direction is close enough. The baseline
 (Mesaros et al., WASPAA 2019, with the multi-instance extension of Politis et
-al., TASLP 2020), macro-averaged over classes. Write-up with a worked example
-in ``docs/real-data.md``.
+al., TASLP 2020) offers two granularities, both macro-averaged over classes:
+:class:`SegmentSeldMetrics` over 1-s segments (the scoring of the 2019–2023
+challenges, the baseline's ``segment_based_metrics`` option) and
+:class:`FrameSeldMetrics` per 100-ms frame (the 2024 challenge's default,
+there with a distance threshold as well, which this project does not score).
+Both were checked against the baseline's own implementation on random
+multi-source cases. Write-up in ``docs/real-data.md``.
 
 Labels and predictions are rows ``(frame, class, track, azimuth, elevation)``:
 frames of 100 ms, class indices, a track (source) index, angles in **degrees**
-(azimuth counter-clockwise from the front, elevation up). Per file:
+(azimuth counter-clockwise from the front, elevation up). Segment-level
+scoring, per file:
 
 1. **Segments.** Frames ``0 … n_frames − 1`` are grouped into segments of
    ``frames_per_segment`` (10: one second). Within a segment, each class keeps
@@ -271,3 +276,93 @@ def seld_scores(files: Iterable[tuple[Iterable, Iterable]], n_classes: int, *,
     for predictions, references in files:
         metrics.update(predictions, references)
     return metrics.scores()
+
+
+def frame_labels(rows: Iterable, n_frames: int, *, n_classes: int, what: str = "labels") -> list[dict]:
+    """Group rows by frame: ``[frame][class] = [unit vectors]`` for frames ``0 … n_frames − 1``."""
+    frames: list[dict] = [{} for _ in range(max(int(n_frames), 0))]
+    for frame, cls, _track, azimuth, elevation in _check_rows(rows, n_classes, what):
+        if frame < len(frames):
+            frames[frame].setdefault(cls, []).append(unit_vector(azimuth, elevation))
+    return frames
+
+
+class FrameSeldMetrics:
+    """The frame-level variant the DCASE 2024 baseline reports by default (distance not scored).
+
+    Per 100-ms frame and class with ``R`` reference and ``P`` predicted directions: both present →
+    Hungarian matching of the ``K = min(P, R)`` pairs, every matched angle adds to the DOA error and
+    ``TP_loc += K``; matches above the threshold are spatial false positives, the others true positives;
+    ``P > R`` adds ``FP += P − R``, ``P < R`` adds ``FN += R − P``. Reference only: ``FN += R``;
+    prediction only: ``FP += P``. Scores as :class:`SegmentSeldMetrics`, except that a class never
+    localized has no DOA error (NaN, left out of the mean) and the SELD score is the NaN-ignoring
+    mean of its four terms. A reference file's frames are ``0 … largest frame index − 1``
+    (:func:`reference_frames`), as in the baseline.
+    """
+
+    def __init__(self, n_classes: int, *, threshold_deg: float = DOA_THRESHOLD_DEG):
+        if n_classes < 1:
+            raise InputError(f"n_classes {n_classes}: must be at least 1")
+        if not threshold_deg > 0:
+            raise InputError(f"threshold_deg {threshold_deg}: must be positive")
+        self.n_classes, self.threshold_deg = n_classes, threshold_deg
+        zeros = lambda: np.zeros(n_classes)  # noqa: E731
+        self.tp, self.fp, self.fp_spatial, self.fn, self.n_ref = zeros(), zeros(), zeros(), zeros(), zeros()
+        self.total_doa_error, self.tp_loc, self.fn_loc, self.fp_loc = zeros(), zeros(), zeros(), zeros()
+        self.substitutions = self.deletions = self.insertions = 0
+
+    def update(self, predictions: Iterable, references: Iterable, n_frames: int | None = None) -> None:
+        """Add one file (rows as in :class:`SegmentSeldMetrics`)."""
+        references = list(references)
+        if n_frames is None:
+            n_frames = reference_frames(references)
+        pred = frame_labels(predictions, n_frames, n_classes=self.n_classes, what="predictions")
+        ref = frame_labels(references, n_frames, n_classes=self.n_classes, what="references")
+        for p, r in zip(pred, ref):
+            frame_fp = frame_fn = 0
+            for c in range(self.n_classes):
+                n_ref, n_pred = len(r.get(c, ())), len(p.get(c, ()))
+                self.n_ref[c] += n_ref
+                if n_ref and n_pred:
+                    cost = angle_matrix_deg(np.stack(r[c]), np.stack(p[c]))
+                    rows, cols = linear_sum_assignment(cost)
+                    errors = cost[rows, cols]
+                    spatial = int(np.sum(errors > self.threshold_deg))
+                    matched = min(n_ref, n_pred)
+                    self.total_doa_error[c] += float(errors.sum())
+                    self.tp[c] += matched - spatial
+                    self.tp_loc[c] += matched
+                    self.fp_spatial[c] += spatial
+                    self.fp[c] += max(0, n_pred - n_ref)
+                    self.fp_loc[c] += max(0, n_pred - n_ref)
+                    self.fn[c] += max(0, n_ref - n_pred)
+                    self.fn_loc[c] += max(0, n_ref - n_pred)
+                    frame_fp += spatial + max(0, n_pred - n_ref)
+                    frame_fn += max(0, n_ref - n_pred)
+                elif n_ref:
+                    self.fn[c] += n_ref
+                    self.fn_loc[c] += n_ref
+                    frame_fn += n_ref
+                elif n_pred:
+                    self.fp[c] += n_pred
+                    self.fp_loc[c] += n_pred
+                    frame_fp += n_pred
+            self.substitutions += min(frame_fp, frame_fn)
+            self.deletions += max(0, frame_fn - frame_fp)
+            self.insertions += max(0, frame_fp - frame_fn)
+
+    def scores(self, *, class_names: list[str] | None = None) -> SeldScores:
+        """Macro-averaged scores (``doa_error_deg`` NaN when no class was localized)."""
+        error_rate = (self.substitutions + self.deletions + self.insertions) / (self.n_ref.sum() + EPS)
+        f = self.tp / (EPS + self.tp + self.fp_spatial + 0.5 * (self.fp + self.fn))
+        doa = np.where(self.tp_loc > 0, self.total_doa_error / (self.tp_loc + EPS), np.nan)
+        recall = self.tp_loc / (EPS + self.tp_loc + self.fn_loc)
+        terms = np.array([np.full(self.n_classes, error_rate), 1 - f, doa / 180.0, 1 - recall])
+        seld = np.array([np.mean(col[~np.isnan(col)]) for col in terms.T])
+        names = class_names or [str(c) for c in range(self.n_classes)]
+        per_class = {"class": list(names), "f_score": f.tolist(), "doa_error_deg": doa.tolist(),
+                     "recall": recall.tolist(), "seld_score": seld.tolist()}
+        localized = doa[~np.isnan(doa)]
+        return SeldScores(error_rate=float(error_rate), f_score=float(f.mean()),
+                          doa_error_deg=float(localized.mean()) if localized.size else math.nan,
+                          recall=float(recall.mean()), seld_score=float(seld.mean()), per_class=per_class)
