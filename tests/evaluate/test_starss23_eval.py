@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -65,3 +66,32 @@ def test_needs_a_starss23_root(tiny_run, tmp_path):
     with pytest.raises(InputError, match="not a STARSS23 folder"):
         evaluate_localization(load_pretrained(tiny_run), tmp_path)
     assert main(["evaluate", str(tiny_run), "--task", "starss23"]) == 1
+
+
+def test_accdoa_targets_and_prediction_rows():
+    from avsa.evaluate.starss23 import accdoa_targets, predict_rows, train_head
+
+    labels = [starss23.LabelRow(0, 2, 0, 90.0, 0.0), starss23.LabelRow(1, 2, 0, 0.0, 90.0),
+              starss23.LabelRow(1, 2, 1, 180.0, 0.0)]  # two clapping events in frame 1: the first is kept
+    y = accdoa_targets(labels, 3)
+    assert y.shape == (3, 13, 3)
+    assert y[0, 2] == pytest.approx([0.0, 1.0, 0.0], abs=1e-6) and y[1, 2] == pytest.approx([0.0, 0.0, 1.0], abs=1e-6)
+    assert not y[2].any()
+    # a head trained on separable frames predicts their classes and directions back
+    x = np.eye(3, 8, dtype=np.float32).repeat(20, axis=0)
+    head = train_head(x, np.repeat(y, 20, axis=0), epochs=300, lr=1e-2)
+    predicted = predict_rows(head, x[::20])
+    assert [(f, c) for f, c, *_ in predicted] == [(0, 2), (1, 2)]
+    assert predicted[0][3] == pytest.approx(90.0, abs=10) and predicted[1][4] == pytest.approx(90.0, abs=10)
+
+
+def test_seld_results_with_reference_row(tiny_run, standin):
+    from avsa.evaluate.starss23 import DCASE2024_FOA_BASELINE, evaluate_seld
+
+    results = {r.task: r for r in evaluate_seld(load_pretrained(tiny_run), standin, epochs=5)}
+    assert sorted(results) == sorted(f"starss23-seld-{g}-{m}" for g in ("segment", "frame")
+                                     for m in ("f", "doa", "recall"))
+    f = results["starss23-seld-segment-f"]
+    assert 0.0 <= f.value <= 1.0 and f.n == 1 and math.isnan(f.low)  # one test recording: no jackknife
+    assert f.details["reference"] == DCASE2024_FOA_BASELINE and "NOT measured here" in f.details["reference"]["what"]
+    assert f.details["train_frames"] == 20  # one 2-s training recording

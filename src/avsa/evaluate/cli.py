@@ -56,15 +56,20 @@ def run(args: argparse.Namespace) -> int:
             check_compatible(p, task)
     settings = ProbeSettings(mode=args.mode, epochs=args.epochs, seed=args.seed)
     results = []
+    reference = None  # an external result printed under the table (not measured here)
     for task in args.task:
         if task == "indomain":
             from avsa.evaluate.indomain import run_indomain
 
             new = list(run_indomain(p, args.cache or p.config.data.cache, seed=args.seed).values())
         elif task == "starss23":
-            from avsa.evaluate.starss23 import evaluate_localization
+            from avsa.evaluate.starss23 import DCASE2024_FOA_BASELINE, evaluate_localization, evaluate_seld
 
             new = evaluate_localization(p, args.root, windows_per_file=args.clips)
+            for r in new:  # saved before the SELD head is trained
+                save_result(out, r)
+            new += evaluate_seld(p, args.root, epochs=args.epochs, seed=args.seed)
+            reference = DCASE2024_FOA_BASELINE
         else:
             new = [evaluate_downstream(p, task, root=args.root, split=args.split, n_clips=args.clips,
                                        settings=settings, small=args.small)]
@@ -74,13 +79,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{'result':<28} {'accuracy % [95% CI]':<24} {'chance %':>8} {'n':>6}")
     for r in results:
         chance = f"{100 * r.chance:.1f}" if r.chance is not None else "—"
-        if r.metric != "accuracy":  # a value in its own unit (degrees, ...), not a percentage
+        if r.metric.endswith("_deg"):  # an angle in degrees, not a percentage
             chance = f"{r.chance:.1f}" if r.chance is not None else "—"
-            cell = r.cell(percent=False) + (" deg" if r.metric.endswith("_deg") else "")
+            cell = r.cell(percent=False) + " deg"
         else:
             cell = r.cell()
         print(f"{r.task:<28} {cell:<24} {chance:>8} {r.n:>6}")
         for skipped in r.details.get("skipped", []):
             print(f"  skipped {skipped['item']}: {skipped['problem']}")
+    if reference is not None:
+        print(f"{'reference: DCASE2024 FOA':<28} F {100 * reference['f_score']:.1f} %, DOA error "
+              f"{reference['doa_error_deg']:.1f} deg  ({reference['what']})")
     print(f"written to {Path(out) / 'eval'}")
     return 0

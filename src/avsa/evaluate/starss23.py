@@ -170,3 +170,150 @@ def evaluate_localization(p: Pretrained, root: str | os.PathLike, *, windows_per
                               chance=float(np.degrees(np.median([w.chance_error for w in windows]))),
                               checkpoint=p.checkpoint, details=details))
     return results
+
+
+# ------------------------------------------------------------------ SELD with the frozen audio encoder
+
+DCASE2024_FOA_BASELINE = {
+    "f_score": 0.131, "doa_error_deg": 36.9,
+    "what": "DCASE 2024 task 3 baseline, audio-only FOA + multi-ACCDOA, on the STARSS23 development test split, "
+            "as published by the challenge (frame-level F at 20° with a relative distance threshold of 1) - "
+            "NOT measured here",
+}
+"""The external reference row printed next to the SELD results."""
+ACTIVITY_THRESHOLD = 0.5
+"""An ACCDOA vector longer than this is an active event."""
+
+
+def frame_embeddings(p: Pretrained, audio: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarray:
+    """(n_frames, dim): for each 100-ms label frame, the frozen audio embedding of the 1-s window centred nearest it."""
+    emb, centres = p.audio_embedding(audio, sample_rate, hop_s=starss23.FRAME_S, layout="foa")
+    middles = (np.arange(n_frames) + 0.5) * starss23.FRAME_S
+    nearest = np.abs(middles[:, None] - centres[None]).argmin(1)
+    return emb[nearest]
+
+
+def accdoa_targets(rows, n_frames: int, n_classes: int = len(starss23.CLASSES)) -> np.ndarray:
+    """(n_frames, n_classes, 3) ACCDOA targets: the unit direction of an active class, zero otherwise.
+
+    Two events of one class in one frame (which single-track ACCDOA cannot hold) keep the first.
+    """
+    from avsa.evaluate.seld_metrics import unit_vector
+
+    y = np.zeros((n_frames, n_classes, 3), np.float32)
+    for row in rows:
+        if row.frame < n_frames and not y[row.frame, row.cls].any():
+            y[row.frame, row.cls] = unit_vector(row.azimuth_deg, row.elevation_deg)
+    return y
+
+
+def train_head(x: np.ndarray, y: np.ndarray, *, epochs: int = 50, lr: float = 1e-3, batch_size: int = 256,
+               seed: int = 0) -> torch.nn.Module:
+    """A linear ACCDOA head (dim → classes × 3, tanh) fitted by mean squared error on frames ``x`` → ``y``."""
+    torch.manual_seed(seed)
+    n_classes = y.shape[1]
+    head = torch.nn.Sequential(torch.nn.Linear(x.shape[1], n_classes * 3), torch.nn.Tanh())
+    xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32).flatten(1)
+    mean, std = xt.mean(0), xt.std(0).clamp_min(1e-6)
+    head.register_buffer("mean", mean)
+    head.register_buffer("std", std)
+    optimiser = torch.optim.Adam(head.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(max(int(epochs), 0)):
+        for batch in torch.randperm(len(xt), generator=generator).split(batch_size):
+            optimiser.zero_grad()
+            loss = torch.nn.functional.mse_loss(head((xt[batch] - mean) / std), yt[batch])
+            loss.backward()
+            optimiser.step()
+    return head.eval()
+
+
+@torch.no_grad()
+def predict_rows(head: torch.nn.Module, x: np.ndarray, *, threshold: float = ACTIVITY_THRESHOLD) -> list[tuple]:
+    """Rows ``(frame, class, 0, azimuth°, elevation°)`` of the frames' active ACCDOA vectors."""
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    out = head((xt - head.mean) / head.std).reshape(len(xt), -1, 3).numpy()
+    rows = []
+    for frame, cls in zip(*np.nonzero(np.linalg.norm(out, axis=-1) > threshold)):
+        vx, vy, vz = out[frame, cls]
+        rows.append((int(frame), int(cls), 0, math.degrees(math.atan2(vy, vx)),
+                     math.degrees(math.atan2(vz, math.hypot(vx, vy)))))
+    return rows
+
+
+def _jackknife(files, make, key: str) -> tuple[float, float]:
+    """95 % jackknife interval (over files, as the DCASE tools) of one score; NaN with fewer than 3 files."""
+    from scipy import stats as scipy_stats
+
+    n = len(files)
+    if n < 3:
+        return math.nan, math.nan
+    full = getattr(make(files), key)
+    partial = np.array([getattr(make(files[:i] + files[i + 1:]), key) for i in range(n)])
+    bias = (n - 1) * (np.nanmean(partial) - full)
+    spread = math.sqrt((n - 1) * np.nanmean((partial - np.nanmean(partial)) ** 2))
+    t = scipy_stats.t.ppf(0.975, n - 1)
+    estimate = full - bias
+    return float(min(estimate - t * spread, full)), float(max(estimate + t * spread, full))
+
+
+def evaluate_seld(p: Pretrained, root: str | os.PathLike, *, epochs: int = 50, seed: int = 0,
+                  threshold: float = ACTIVITY_THRESHOLD) -> list[Result]:
+    """SELD with the checkpoint's frozen audio encoder and a linear single-track ACCDOA head.
+
+    The head is trained on the frames of the ``train`` splits (``dev-train-*``) and scored on the
+    ``test`` splits with :mod:`avsa.evaluate.seld_metrics`, segment-level and frame-level.
+
+    Returns
+    -------
+    list of Result
+        ``starss23-seld-{segment,frame}-{f,doa,recall}`` (F and recall as fractions, DOA error in
+        degrees), intervals by jackknife over test recordings (NaN with fewer than 3). Each result's
+        details carry :data:`DCASE2024_FOA_BASELINE` as ``reference``.
+    """
+    from avsa.evaluate.seld_metrics import FrameSeldMetrics, SegmentSeldMetrics
+    from avsa.media import io
+
+    root = Path(root)
+    if not starss23.is_layout(root):
+        raise InputError(f"--root {root}: not a STARSS23 folder (needs {starss23.AUDIO_DIR}/ and "
+                         f"{starss23.VIDEO_DIR}/)")
+    data = {"train": [], "test": []}
+    for source in starss23.find_sources(root, {}):
+        if source.groundtruth is None:
+            continue
+        info = io.probe(source.audio)
+        rows = starss23.read_labels(source.groundtruth)
+        n_frames = max(int(math.ceil((info.duration_s or 0) / starss23.FRAME_S - 1e-9)), 1)
+        audio = io.read_audio(source.audio, layout="ambix")
+        x = frame_embeddings(p, audio, int(info.audio_rate), n_frames)
+        data[source.split].append((source.name, x, rows, n_frames))
+    if not data["train"] or not data["test"]:
+        raise InputError(f"--root {root}: SELD needs labelled recordings in a dev-train-* and a dev-test-* split "
+                         f"(found {len(data['train'])} and {len(data['test'])})")
+    x = np.concatenate([d[1] for d in data["train"]])
+    y = np.concatenate([accdoa_targets(d[2], d[3]) for d in data["train"]])
+    head = train_head(x, y, epochs=epochs, seed=seed)
+    files = [(predict_rows(head, xt, threshold=threshold),
+              [(r.frame, r.cls, r.source, r.azimuth_deg, r.elevation_deg) for r in rows])
+             for _, xt, rows, _ in data["test"]]
+    results = []
+    for granularity, metric_class in (("segment", SegmentSeldMetrics), ("frame", FrameSeldMetrics)):
+        def make(chosen, metric_class=metric_class):
+            m = metric_class(len(starss23.CLASSES))
+            for predictions, references in chosen:
+                m.update(predictions, references)
+            return m.scores(class_names=list(starss23.CLASSES))
+
+        scores = make(files)
+        details = {"granularity": granularity, "head": "linear single-track ACCDOA on the frozen audio encoder",
+                   "train_frames": int(len(x)), "test_recordings": len(files), "epochs": epochs,
+                   "error_rate": scores.error_rate, "seld_score": scores.seld_score,
+                   "per_class": scores.per_class, "reference": DCASE2024_FOA_BASELINE}
+        for short, key, metric in (("f", "f_score", "f_score"), ("doa", "doa_error_deg", "doa_error_deg"),
+                                   ("recall", "recall", "recall")):
+            value = getattr(scores, key)
+            low, high = _jackknife(files, make, key)
+            results.append(Result(task=f"{TASK}-seld-{granularity}-{short}", value=float(value), low=low, high=high,
+                                  n=len(files), metric=metric, checkpoint=p.checkpoint, details=details))
+    return results
