@@ -72,3 +72,17 @@ def test_prepare_and_oracle_detection(standin, tmp_path):
     early = [d for d in found if d.time_s < 0.8]  # music sounds from frame 8 on
     assert early and {d.label for d in early} == {starss23.CLASSES[0]}
     assert all(math.degrees(d.azimuth) == pytest.approx(60.0) for d in early)
+
+
+def test_standin_trains(tmp_path, tiny_trainer):
+    """prepare → stats → detect (oracle-sounding: the labelled events) → train, on the STARSS23 layout."""
+    root = make_starss23(tmp_path / "STARSS23", per_split=2, seconds=2.0, width=64)
+    cache = tmp_path / "cache"
+    assert main(["prepare", str(root), "--out", str(cache), "--width", "64", "--clip-seconds", "1"]) == 0
+    assert len([c for c in Cache(cache).clips() if c.split == "train"]) == 4
+    for features in ("mel", "iv"):
+        assert main(["stats", str(cache), "--format", "ambi", "--features", features, "--windows", "8",
+                     "--split", "train"]) == 0
+    assert main(["detect", str(cache), "--detector", "oracle-sounding"]) == 0
+    run = tiny_trainer(cache, tmp_path / "out", extra=("data.detector=oracle-sounding",))
+    assert (run / "checkpoints" / "avsa.pt").is_file()
