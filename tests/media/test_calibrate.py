@@ -52,7 +52,7 @@ def test_permuted_flipped_fuma_gain_is_recovered(written, tmp_path):
     n = min(recovered.shape[1], ambix.shape[1])
     for k in range(4):
         corr = np.corrcoef(recovered[k, :n], ambix[k, :n])[0, 1]
-        assert corr > 0.9, (k, corr)  # two lossy AAC generations of white noise: about 0.97
+        assert corr > 0.95, (k, corr)  # two lossy AAC generations
     # the printed map is what prepare takes: the clip passes the validity test with the source where it was
     src = tmp_path / "src"
     src.mkdir()
@@ -72,6 +72,16 @@ def test_named_presets_are_reported(written, tmp_path):
     c = calibrate.read(path, burst_s=BURST)
     assert c.layout == "n3d" and c.normalisation == "n3d"
     assert main(["calibrate", "read", str(path), "--burst", str(BURST)]) == 0
+
+
+def test_six_channel_youtube_aac_is_recognised(written, tmp_path):
+    def youtube(a):  # YouTube's AAC decoded raw: X, Y, W, 0, Z, 0 (two silent channels)
+        w, y, z, x = a
+        return np.stack([x, y, w, np.zeros_like(w), z, np.zeros_like(w)])
+
+    path, _ = reencode(written, tmp_path / "youtube.mp4", youtube)
+    c = calibrate.read(path, burst_s=BURST)
+    assert (c.channel_map, c.layout, c.raw_channels) == ("2,1,4,0", "youtube-aac", 6)
 
 
 def test_channel_map_text():

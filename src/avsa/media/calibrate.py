@@ -5,7 +5,8 @@
     avsa calibrate write calibration.mp4          # upload it, download the platform's version, then
     avsa calibrate read downloaded.mp4            # prints the --channel-map for avsa prepare
 
-``write`` renders a 360° video in which a noise burst visits the directions of
+``write`` renders a 360° video in which a burst of band-limited noise
+(:data:`BAND_HZ`) visits the directions of
 :data:`PATH` in turn (:data:`BURST_S` seconds each, silent for the last fifth
 of each slot), encoded as ambiX/SN3D, and shows a white disc where the sound
 is, so the file can also be checked by eye in any 360° player.
@@ -60,6 +61,20 @@ def _path_vectors() -> np.ndarray:
     return np.array(rows)
 
 
+BAND_HZ = (150.0, 3000.0)
+"""Band of the calibration noise: where lossy codecs keep the waveform (above it they may fill in
+decorrelated noise, which would bias the measured gains)."""
+
+
+def _band_noise(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
+    """White noise limited to :data:`BAND_HZ` (ideal band-pass by FFT), RMS 0.1 so N3D (×√3) does not clip."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    spectrum[(freqs < BAND_HZ[0]) | (freqs > BAND_HZ[1])] = 0.0
+    noise = np.fft.irfft(spectrum, n)
+    return (0.1 * noise / max(float(np.std(noise)), 1e-12)).astype(np.float32)
+
+
 def render(*, burst_s: float = BURST_S, width: int = 512, fps: float = 16.0, sample_rate: int = 48000,
            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The calibration video: frames uint8 (T, W/2, W, 3) and ambiX/SN3D audio float32 (4, N)."""
@@ -79,7 +94,7 @@ def render(*, burst_s: float = BURST_S, width: int = 512, fps: float = 16.0, sam
     pixel_az, pixel_el = equirect_to_direction(jj, ii, width, height)
     for k, (az, el) in enumerate(PATH_DEG):
         n_on = int(slot * SOUNDING_FRACTION)
-        noise = (0.1 * rng.standard_normal(n_on)).astype(np.float32)  # N3D (×√3) must not clip either
+        noise = _band_noise(rng, n_on, sample_rate)
         audio[:, k * slot:k * slot + n_on] = encode(noise, math.radians(az), math.radians(el)).numpy()
         disc = (angular_distance(pixel_az, pixel_el, math.radians(az), math.radians(el)) < math.radians(8)).numpy()
         first, last = int(k * burst_s * fps), int((k + SOUNDING_FRACTION) * burst_s * fps)
@@ -164,6 +179,7 @@ def estimate(raw: np.ndarray, sample_rate: int, *, burst_s: float = BURST_S, pat
     gains = (ratio.T @ g) / (g ** 2).sum(0)  # (C, 3) least-squares gain of channel c on component j
     residual = np.array([[np.sum((ratio[:, c] - gains[c, j] * g[:, j]) ** 2) / max(np.sum(ratio[:, c] ** 2), 1e-30)
                           for j in range(3)] for c in range(n_channels)])
+    residual[~loud] = 1e6  # a silent channel (the unused ones of a 6-channel AAC) fits nothing
     candidates = [c for c in range(n_channels) if c != omni]
     rows, cols = linear_sum_assignment(residual[candidates])
     by_component = {int(j): candidates[int(r)] for r, j in zip(rows, cols)}
