@@ -357,3 +357,46 @@ def make_starss23(
             (root / starss23.METADATA_DIR / split / f"{name}.csv").write_text(
                 "".join(",".join(str(x) for x in row) + "\n" for row in rows), encoding="utf-8")
     return root
+
+
+SPHERE360_CLIPS = (("Xq9-_abcdEF", 10, "train", "inside"), ("b_7toCijrk0", 20, "test", "audio-folder"),
+                   ("zzzzzzzzzzz", 0, None, "inside"))
+"""Stand-in Sphere360 clips: (YouTube id, start second, split list or None, where the audio is)."""
+
+
+def make_sphere360(root: str | os.PathLike, *, seconds: float = 2.0, width: int = 64, fps: int = 10,
+                   sample_rate: int = 24000, seed: int = 0) -> Path:
+    """Sphere360 layout: ``dataset/split/{train,test}.txt`` and the clips of :data:`SPHERE360_CLIPS`.
+
+    A clip is ``clips/<ytid>_<start>.mp4`` with its 4-channel ambiX audio inside (``inside``), or a
+    video-only mp4 plus ``audio/<ytid>_<start>.opus`` (``audio-folder``). Audio: noise from 45° left
+    (ambiX/SN3D); video: dark frames with a white square there.
+    """
+    from avsa.media import io
+    from avsa.spatial.ambisonics import encode
+    from avsa.spatial.sphere import direction_to_equirect
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    (root / "dataset" / "split").mkdir(parents=True, exist_ok=True)
+    lists: dict[str, list[str]] = {"train": [], "test": []}
+    n_video, height = int(round(seconds * fps)), width // 2
+    az = math.radians(45.0)
+    u, v = (int(float(c)) for c in direction_to_equirect(az, 0.0, width, height))
+    for ytid, start, split, where in SPHERE360_CLIPS:
+        clip = f"{ytid}_{start}"
+        if split is not None:
+            lists[split].append(clip)
+        foa = encode((0.2 * rng.standard_normal(int(seconds * sample_rate))).astype(np.float32), az, 0.0).numpy()
+        frames = np.full((n_video, height, width, 3), 30, np.uint8)
+        frames[:, max(v - 2, 0):v + 3, max(u - 2, 0):u + 3] = 255
+        (root / "clips").mkdir(exist_ok=True)
+        if where == "inside":
+            io.write_av(root / "clips" / f"{clip}.mp4", frames, fps, audio=foa, sample_rate=sample_rate)
+        else:
+            io.write_av(root / "clips" / f"{clip}.mp4", frames, fps)
+            (root / "audio").mkdir(exist_ok=True)
+            io.write_audio(root / "audio" / f"{clip}.opus", foa, sample_rate)  # Opus: 8/12/16/24/48 kHz
+    for split, clips in lists.items():
+        (root / "dataset" / "split" / f"{split}.txt").write_text("".join(f"{c}\n" for c in clips), encoding="utf-8")
+    return root
