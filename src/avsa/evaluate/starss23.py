@@ -185,12 +185,22 @@ ACTIVITY_THRESHOLD = 0.5
 """An ACCDOA vector longer than this is an active event."""
 
 
-def frame_embeddings(p: Pretrained, audio: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarray:
-    """(n_frames, dim): for each 100-ms label frame, the frozen audio embedding of the 1-s window centred nearest it."""
-    emb, centres = p.audio_embedding(audio, sample_rate, hop_s=starss23.FRAME_S, layout="foa")
-    middles = (np.arange(n_frames) + 0.5) * starss23.FRAME_S
-    nearest = np.abs(middles[:, None] - centres[None]).argmin(1)
-    return emb[nearest]
+def frame_embeddings(p: Pretrained, foa: np.ndarray, n_frames: int, *, batch_size: int = 64) -> np.ndarray:
+    """(n_frames, dim): the frozen audio embedding of the 1-s window centred on each 100-ms label frame.
+
+    ``foa`` is ambiX (4, N) at the model's rate; windows reaching past either end are zero-padded.
+    Windows are embedded ``batch_size`` at a time, so a long recording never holds all its features.
+    """
+    rate = p.sample_rate
+    half = rate // 2
+    padded = np.pad(np.asarray(foa, dtype=np.float32), ((0, 0), (half, half)))
+    middles = ((np.arange(n_frames) + 0.5) * starss23.FRAME_S * rate).astype(int)
+    out = []
+    for first in range(0, n_frames, batch_size):
+        windows = np.stack([padded[:, m:m + 2 * half] for m in middles[first:first + batch_size]])
+        _, emb = p.encode(None, p.foa_input(torch.as_tensor(windows)), batch_size=batch_size)
+        out.append(emb.cpu().numpy())
+    return np.concatenate(out)
 
 
 def accdoa_targets(rows, n_frames: int, n_classes: int = len(starss23.CLASSES)) -> np.ndarray:
@@ -285,8 +295,8 @@ def evaluate_seld(p: Pretrained, root: str | os.PathLike, *, epochs: int = 50, s
         info = io.probe(source.audio)
         rows = starss23.read_labels(source.groundtruth)
         n_frames = max(int(math.ceil((info.duration_s or 0) / starss23.FRAME_S - 1e-9)), 1)
-        audio = io.read_audio(source.audio, layout="ambix")
-        x = frame_embeddings(p, audio, int(info.audio_rate), n_frames)
+        audio = io.read_audio(source.audio, layout="ambix", sample_rate=p.sample_rate)
+        x = frame_embeddings(p, audio, n_frames)
         data[source.split].append((source.name, x, rows, n_frames))
     if not data["train"] or not data["test"]:
         raise InputError(f"--root {root}: SELD needs labelled recordings in a dev-train-* and a dev-test-* split "
