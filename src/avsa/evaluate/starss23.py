@@ -131,8 +131,8 @@ def evaluate_localization(p: Pretrained, root: str | os.PathLike, *, windows_per
         if source.groundtruth is None:
             continue
         try:
-            info = io.probe(source.audio)
-            gt = starss23.load_groundtruth(source.groundtruth, duration_s=info.duration_s)
+            durations = [d for d in (io.probe(source.audio).duration_s, io.probe(source.video).duration_s) if d]
+            gt = starss23.load_groundtruth(source.groundtruth, duration_s=min(durations) if durations else None)
             for start in event_windows(gt, window_s=d.window_s, n_windows=windows_per_file):
                 middle = start + d.window_s / 2
                 frame_start = max(middle - d.n_frames / d.fps / 2, 0.0)
