@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("avsa.media.synth.cli", "write a synthetic 360° audio-visual world"),
     "prepare": ("avsa.media.prepare", "turn a folder of 360° videos into a training cache"),
     "check": ("avsa.media.check", "ambisonic validity test (paper Eq. 13) per file or clip"),
+    "calibrate": ("avsa.media.calibrate", "write / read a test video that reveals a re-encoding's FOA channel map"),
     "detect": ("avsa.data.detect_cli", "run an object detector over a prepared cache"),
     "stats": ("avsa.data.stats", "compute per-mel-band feature statistics of a cache"),
     "train": ("avsa.train.cli", "train AVC / AVSA from a config"),

@@ -6,6 +6,7 @@
     avsa evaluate runs/demo --task synth-foa-scenes --task synth-video-motion
     avsa evaluate runs/stereo/checkpoints/avsa.pt --task tau-audio --root data/TAU-urban-audio-visual-scenes-2021-development
     avsa evaluate runs/demo --task ucf101 --root data/UCF101 --split 2 --mode finetune
+    avsa evaluate runs/demo --task starss23 --root data/STARSS23      # heatmap peak vs labelled directions
 
 Each result is written to ``<run>/eval/<name>.json`` (see :mod:`avsa.evaluate.results`)
 and printed as a table; ``avsa report`` gathers them into the paper's tables.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from avsa.evaluate.downstream import TASKS
 
-ALL_TASKS = ("indomain",) + TASKS
+ALL_TASKS = ("indomain",) + TASKS + ("starss23",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,15 +48,28 @@ def run(args: argparse.Namespace) -> int:
     p = load_pretrained(args.checkpoint, device=args.device)
     out = args.out or run_folder(args.checkpoint)
     for task in args.task:  # refuse an impossible task before any long work
-        if task != "indomain":
+        if task == "starss23" and args.root is None:
+            from avsa.errors import InputError
+
+            raise InputError("--task starss23 needs --root (the STARSS23 folder)")
+        if task not in ("indomain", "starss23"):
             check_compatible(p, task)
     settings = ProbeSettings(mode=args.mode, epochs=args.epochs, seed=args.seed)
     results = []
+    reference = None  # an external result printed under the table (not measured here)
     for task in args.task:
         if task == "indomain":
             from avsa.evaluate.indomain import run_indomain
 
             new = list(run_indomain(p, args.cache or p.config.data.cache, seed=args.seed).values())
+        elif task == "starss23":
+            from avsa.evaluate.starss23 import DCASE2024_FOA_BASELINE, evaluate_localization, evaluate_seld
+
+            new = evaluate_localization(p, args.root, windows_per_file=args.clips)
+            for r in new:  # saved before the SELD head is trained
+                save_result(out, r)
+            new += evaluate_seld(p, args.root, epochs=args.epochs, seed=args.seed)
+            reference = DCASE2024_FOA_BASELINE
         else:
             new = [evaluate_downstream(p, task, root=args.root, split=args.split, n_clips=args.clips,
                                        settings=settings, small=args.small)]
@@ -65,8 +79,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{'result':<28} {'accuracy % [95% CI]':<24} {'chance %':>8} {'n':>6}")
     for r in results:
         chance = f"{100 * r.chance:.1f}" if r.chance is not None else "—"
-        print(f"{r.task:<28} {r.cell():<24} {chance:>8} {r.n:>6}")
+        if r.metric.endswith("_deg"):  # an angle in degrees, not a percentage
+            chance = f"{r.chance:.1f}" if r.chance is not None else "—"
+            cell = r.cell(percent=False) + " deg"
+        else:
+            cell = r.cell()
+        print(f"{r.task:<28} {cell:<24} {chance:>8} {r.n:>6}")
         for skipped in r.details.get("skipped", []):
             print(f"  skipped {skipped['item']}: {skipped['problem']}")
+    if reference is not None:
+        print(f"{'reference: DCASE2024 FOA':<28} F {100 * reference['f_score']:.1f} %, DOA error "
+              f"{reference['doa_error_deg']:.1f} deg  ({reference['what']})")
     print(f"written to {Path(out) / 'eval'}")
     return 0

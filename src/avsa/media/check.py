@@ -13,6 +13,10 @@ permutation of X, Y, Z), a directional channel with its sign flipped (a
 mirrored scene), or FuMa channel order with SN3D gains. Those need a source of
 known direction (the synthetic world's ground truth).
 
+``--av`` runs the audio-visual convention check of :mod:`avsa.media.avcheck`
+instead (PATH: prepared caches with detections): it names the channel
+convention that makes the audio's intensity point at the detected objects.
+
 ``--subset`` writes the clip lists of the paper's Table I: ``all``, ``pass``
 (|ρ − 1| ≤ τ), ``fail``, or ``random`` (a seeded random subset of all
 measured entries of the same size as ``pass``).
@@ -181,11 +185,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write this Table I clip list to --out")
     parser.add_argument("--seed", type=int, default=0, help="seed of --subset random")
     parser.add_argument("--out", type=Path, default=None, help="clip list written by --subset")
+    parser.add_argument("--av", action="store_true",
+                        help="audio-visual convention check of prepared caches (audio intensity vs detections)")
+    parser.add_argument("--detections", default=None, help="with --av: detector folder (default: the only one)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.subset and args.out is None:
         raise InputError("--subset needs --out LIST")
+    if args.av:
+        from avsa.media.avcheck import check_cache_av, format_report
+
+        for path in args.paths:
+            if not (path / MANIFEST_NAME).is_file():
+                raise InputError(f"--av {path}: not a prepared cache (no {MANIFEST_NAME}); prepare and detect first")
+            print(format_report(check_cache_av(Cache(path), detector=args.detections), str(path)))
+        return 0
     rows = check_paths(list(args.paths), tau=args.tau)
     print(format_table(rows, tau=args.tau))
     print(f"note: {BLIND_SPOTS}")

@@ -12,6 +12,10 @@ One JSON file per video, ``<stem>.json`` beside ``<stem>.mp4`` (format in
 
 Angles are radians in the frame of ``conventions.md`` (azimuth positive to the
 left, elevation up); ``size`` is the object's angular width in radians.
+An object may carry ``"active": [true, false, ...]`` (one flag per frame):
+it is present only in the frames marked true (labelled sound events of real
+recordings, :mod:`avsa.media.starss23`); without it an object is present in
+every frame.
 ``width``/``height`` are those of the equirectangular rendering (when
 ``video_projection`` is ``"cubemap"`` the file holds its equi-angular cubemap).
 """
@@ -70,6 +74,8 @@ class ObjectTrack:
         Angular width, radians.
     azimuth, elevation : np.ndarray, float64, shape (T,)
         Centre direction per frame, radians (azimuth wrapped to (−π, π]).
+    active : np.ndarray of bool, shape (T,), or None
+        Frames in which the object is present (None: all of them).
     """
 
     id: int
@@ -78,9 +84,10 @@ class ObjectTrack:
     size: float
     azimuth: np.ndarray
     elevation: np.ndarray
+    active: np.ndarray | None = None
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "id": int(self.id),
             "label": self.label,
             "sounding": bool(self.sounding),
@@ -88,6 +95,9 @@ class ObjectTrack:
             "azimuth": [float(a) for a in self.azimuth],
             "elevation": [float(e) for e in self.elevation],
         }
+        if self.active is not None:
+            out["active"] = [bool(a) for a in self.active]
+        return out
 
 
 @dataclass
@@ -146,9 +156,15 @@ class GroundTruth:
                         f"object {o['id']} has {az.size} azimuths / {el.size} elevations "
                         f"for {times.size} frames",
                     )
+                active = None
+                if "active" in o:
+                    active = np.asarray(o["active"], dtype=bool)
+                    if active.shape != times.shape:
+                        raise MediaError(source, f"object {o['id']} has {active.size} active flags "
+                                                 f"for {times.size} frames")
                 objects.append(
                     ObjectTrack(int(o["id"]), str(o["label"]), bool(o["sounding"]),
-                                float(o["size"]), az, el)
+                                float(o["size"]), az, el, active)
                 )
             return cls(
                 seed=int(data["seed"]), scene=str(data["scene"]), fps=float(data["fps"]),
@@ -178,7 +194,8 @@ class GroundTruth:
             self.frame_times_s < start_s + duration_s - eps
         )
         objects = [
-            replace(o, azimuth=o.azimuth[keep].copy(), elevation=o.elevation[keep].copy())
+            replace(o, azimuth=o.azimuth[keep].copy(), elevation=o.elevation[keep].copy(),
+                    active=None if o.active is None else o.active[keep].copy())
             for o in self.objects
         ]
         return replace(
@@ -193,13 +210,18 @@ class GroundTruth:
 
         Directions are interpolated linearly between frames (azimuth across the
         seam the short way); before the first / after the last frame the
-        nearest frame holds. Raises InputError outside ``[0, duration_s]``.
+        nearest frame holds. An object with ``active`` flags is left out unless
+        the frame holding ``time_s`` (the last frame starting at or before it)
+        is active. Raises InputError outside ``[0, duration_s]``.
         """
         times = self.frame_times_s
         if not (-1e-9 <= time_s <= self.duration_s + 1e-9) or times.size == 0:
             raise InputError(f"time {time_s} s is outside the {self.duration_s} s video")
+        frame = max(int(np.searchsorted(times, time_s + 1e-9, side="right")) - 1, 0)
         states = []
         for o in self.objects:
+            if o.active is not None and not o.active[frame]:
+                continue
             az = float(np.interp(time_s, times, np.unwrap(o.azimuth)))
             el = float(np.interp(time_s, times, o.elevation))
             az = math.pi - (math.pi - az) % (2 * math.pi)  # wrap to (−π, π]

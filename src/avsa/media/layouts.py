@@ -97,3 +97,70 @@ def apply(raw: np.ndarray, layout: str, *, path: str | os.PathLike | None = None
     from avsa.spatial.ambisonics import to_ambix
 
     return np.ascontiguousarray(to_ambix(raw, layout).numpy(), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- explicit channel maps
+
+CHANNEL_MAP_HELP = (
+    "four comma-separated entries, one per ambiX output channel W, Y, Z, X: [-]RAW[*GAIN], the raw channel "
+    "index (0-based), '-' to flip its sign, an optional gain; e.g. 0*1.414214,2,3,1 for FuMa, 2,1,4,0 for "
+    "YouTube's 6-channel AAC, 0,-1,2,3 for ambiX with Y flipped"
+)
+"""How a channel map is written (``avsa prepare --channel-map``, printed by ``avsa calibrate read``)."""
+
+
+def parse_channel_map(text: str) -> tuple[tuple[int, float], ...]:
+    """Parse a channel map (:data:`CHANNEL_MAP_HELP`) into ``((raw index, signed gain), ...)`` for W, Y, Z, X.
+
+    Raises
+    ------
+    InputError
+        Naming the map and its first bad entry.
+    """
+    entries = [e.strip() for e in str(text).split(",")]
+    if len(entries) != 4:
+        raise InputError(f"--channel-map {text!r}: {len(entries)} entries; expected {CHANNEL_MAP_HELP}")
+    out = []
+    for entry in entries:
+        body, _, gain_text = entry.partition("*")
+        sign = -1.0 if body.startswith("-") else 1.0
+        index_text = body.lstrip("+-")
+        try:
+            gain = float(gain_text) if gain_text else 1.0
+        except ValueError:
+            gain = float("nan")
+        if not index_text.isdigit() or not np.isfinite(gain) or gain == 0:
+            raise InputError(f"--channel-map {text!r}: bad entry {entry!r}; expected {CHANNEL_MAP_HELP}")
+        out.append((int(index_text), sign * gain))
+    return tuple(out)
+
+
+def format_channel_map(mapping) -> str:
+    """The text form of ``((raw index, signed gain), ...)`` (inverse of :func:`parse_channel_map`)."""
+    parts = []
+    for index, gain in mapping:
+        sign = "-" if gain < 0 else ""
+        scale = "" if abs(abs(gain) - 1.0) < 1e-6 else f"*{abs(gain):.6g}"
+        parts.append(f"{sign}{int(index)}{scale}")
+    return ",".join(parts)
+
+
+def apply_channel_map(raw: np.ndarray, text: str, *, path: str | os.PathLike | None = None) -> np.ndarray:
+    """ambiX/SN3D (4, N) float32 from raw channels (C, N) by an explicit channel map.
+
+    Raises
+    ------
+    MediaError
+        Naming ``path`` when the map names a channel the stream does not have (InputError without a path).
+    """
+    mapping = parse_channel_map(text)
+    raw = np.asarray(raw, dtype=np.float32)
+    if raw.ndim != 2:
+        raise InputError(f"raw audio must be (C, N), got shape {raw.shape}")
+    highest = max(index for index, _ in mapping)
+    if highest >= raw.shape[0]:
+        problem = f"has {raw.shape[0]} audio channels; --channel-map {text!r} uses channel {highest}"
+        if path is None:
+            raise InputError(problem)
+        raise MediaError(path, problem)
+    return np.stack([gain * raw[index] for index, gain in mapping]).astype(np.float32)

@@ -19,6 +19,10 @@ Audio layout with ``--layout auto`` (the rule):
    6 channels otherwise → ``ambix+headlocked`` (W, Y, Z, X, L, R);
 4. anything else is an error naming the channel count.
 
+``--channel-map`` replaces the rule with an explicit map of the raw channels
+(:data:`avsa.media.layouts.CHANNEL_MAP_HELP`; ``avsa calibrate read`` prints
+the map of a platform's re-encoding).
+
 Robustness: one writer at a time holds the cache's lock
 (:func:`~avsa.media.cache.writer_lock`; a second ``prepare`` stops with a
 message naming the holder). Every output is written under a temporary name
@@ -68,6 +72,7 @@ from avsa.media.cache import (
     write_prepare_options,
     writer_lock,
 )
+from avsa.media.layouts import CHANNEL_MAP_HELP
 from avsa.media.sources import Source, find_sources, in_shard, parse_shard
 from avsa.media.workers import exit_with_parent, spawn_context
 
@@ -93,11 +98,19 @@ class PrepareOptions:
     min_loudness_db: float = -50.0  # clips with quieter W are dropped
     equirect: bool = False      # treat frames without metadata as full-sphere equirect
     gop: int = 8                # keyframe interval of the cache video, frames
+    channel_map: str = ""       # explicit raw → ambiX map (layouts.CHANNEL_MAP_HELP) instead of --layout
 
     def validate(self) -> "PrepareOptions":
         """The options, or an InputError naming the first impossible one (as its flag)."""
         if self.layout != "auto" and self.layout not in LAYOUTS:
             raise InputError(f"--layout {self.layout!r}: expected auto or one of {', '.join(LAYOUTS)}")
+        if self.channel_map:
+            from avsa.media.layouts import parse_channel_map
+
+            parse_channel_map(self.channel_map)
+            if self.layout != "auto":
+                raise InputError(f"--channel-map and --layout {self.layout} both say how to read the channels: "
+                                 "give one of them")
         if self.width < 2 or self.width % 2:
             raise InputError(f"--width {self.width}: must be an even number of pixels")
         for flag, value in (("--fps", self.fps), ("--sample-rate", self.sample_rate),
@@ -115,12 +128,15 @@ class PrepareOptions:
 
     def record(self) -> dict:
         """What ``prepare.json`` records: every option that changes the clips, and the cached layout."""
-        return {**asdict(self), "audio_layout": AUDIO_LAYOUT}
+        record = {**asdict(self), "audio_layout": AUDIO_LAYOUT}
+        if not self.channel_map:  # caches prepared before the option existed record none
+            del record["channel_map"]
+        return record
 
 
 OPTION_FLAGS = {"width": "--width", "fps": "--fps", "sample_rate": "--sample-rate", "clip_s": "--clip-seconds",
                 "min_clip_s": "--min-clip-seconds", "layout": "--layout", "min_loudness_db": "--min-loudness-db",
-                "equirect": "--equirect"}
+                "equirect": "--equirect", "channel_map": "--channel-map"}
 """The command-line flag of each :class:`PrepareOptions` field, for messages."""
 
 
@@ -410,20 +426,26 @@ def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptio
     if not audio_info.has_audio:
         raise MediaError(source.audio, "no audio stream")
     projection = check_frame(video_info, equirect=options.equirect)
+    durations = [d for d in (video_info.duration_s, audio_info.duration_s) if d]
+    if not durations:
+        raise MediaError(source.video, "unknown duration")
     groundtruth = None
-    if source.groundtruth is not None:
+    if source.groundtruth is not None and source.groundtruth.suffix.lower() == ".csv":
+        from avsa.media import starss23
+
+        groundtruth = starss23.load_groundtruth(source.groundtruth, duration_s=min(durations),
+                                                width=video_info.width or 0, height=video_info.height or 0,
+                                                sample_rate=audio_info.audio_rate or options.sample_rate)
+    elif source.groundtruth is not None:
         from avsa.media import groundtruth as groundtruth_module
 
         groundtruth = groundtruth_module.load(source.groundtruth)
-    layout = decide_layout(
+    layout = "raw" if options.channel_map else decide_layout(
         audio_info.audio_channels,
         audio_info.audio_codec,
         getattr(groundtruth, "audio_convention", None),
         options.layout,
     )
-    durations = [d for d in (video_info.duration_s, audio_info.duration_s) if d]
-    if not durations:
-        raise MediaError(source.video, "unknown duration")
     records = []
     for index, (start_s, duration_s) in enumerate(clip_starts(min(durations), options)):
         clip_id = check_clip_id(f"{source.name}_c{index:03d}", where=str(source.video))
@@ -449,6 +471,10 @@ def _prepare_clip(
         source.audio, start_s=start_s, duration_s=duration_s,
         sample_rate=options.sample_rate, layout=layout,
     )
+    if options.channel_map:
+        from avsa.media.layouts import apply_channel_map
+
+        foa = apply_channel_map(foa, options.channel_map, path=source.audio)
     foa = _fit(np.asarray(foa, dtype=np.float32), n_samples, axis=-1)
     level = loudness_db(foa)
     base = dict(
@@ -597,6 +623,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-clip-seconds", type=float, default=defaults.min_clip_s,
                         help="shortest single clip kept from a source shorter than --clip-seconds")
     parser.add_argument("--layout", default="auto", choices=("auto",) + LAYOUTS)
+    parser.add_argument("--channel-map", default="", help="explicit map instead of --layout (as printed by "
+                        "`avsa calibrate read`): " + CHANNEL_MAP_HELP.replace("%", "%%"))
     parser.add_argument("--min-loudness-db", type=float, default=defaults.min_loudness_db,
                         help="drop clips whose W RMS is below this (dBFS)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
@@ -611,7 +639,7 @@ def run(args: argparse.Namespace) -> int:
     options = PrepareOptions(
         width=args.width, fps=args.fps, sample_rate=args.sample_rate, clip_s=args.clip_seconds,
         min_clip_s=args.min_clip_seconds, layout=args.layout,
-        min_loudness_db=args.min_loudness_db, equirect=args.equirect,
+        min_loudness_db=args.min_loudness_db, equirect=args.equirect, channel_map=args.channel_map,
     )
     results, manifest, failures = prepare(
         args.src, args.out, options=options, jobs=args.jobs,

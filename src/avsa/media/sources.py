@@ -10,6 +10,12 @@ Two folder layouts are understood:
   ``video/<ytid>-<start>.mp4`` + ``audio/<ytid>-<start>.m4a``; only pairs with
   both files are used. The YouTube id is the first 11 characters of the stem,
   the start second the integer after the last ``-``.
+* **STARSS23** (:mod:`avsa.media.starss23`): ``video_dev/<split>/<name>.mp4``
+  + ``foa_dev/<split>/<name>.wav``, labels ``metadata_dev/<split>/<name>.csv``
+  as ground truth; ``dev-test-*`` splits go to ``test``, the others to ``train``.
+* **Sphere360** (:mod:`avsa.media.sphere360`): split lists in
+  ``dataset/split/``, clips ``<ytid>_<start>.<ext>`` anywhere below, audio
+  in the same file or in an ``audio…`` folder.
 
 Splits come from list files (``train.txt``, ``test.txt``, ... at the top of
 the folder, or given explicitly): the split is the list's file stem and each
@@ -51,7 +57,8 @@ class Source:
     audio : Path
         The file holding the FOA audio (``video`` itself when it is inside).
     groundtruth : Path or None
-        ``<stem>.json`` beside the video (synthetic sources), else None.
+        ``<stem>.json`` beside the video (synthetic sources), a STARSS23 label
+        file (``.csv``), else None.
     split : str
         ``train`` / ``test`` / ... (see the module docstring).
     group : str
@@ -164,11 +171,19 @@ def find_sources(root: str | os.PathLike, *, split_files: list[Path] | None = No
         raise InputError(f"{root} does not exist")
     if root.is_file():
         return [_single_source(root, root.parent, {})]
+    from avsa.media import sphere360, starss23
+
+    if split_files is None and sphere360.is_layout(root):
+        split_files = sorted(sphere360.split_dir(root).glob("*.txt"))
     if split_files is None:
         split_files = [root / name for name in SPLIT_LIST_NAMES if (root / name).is_file()]
     lookup = read_split_lists(list(split_files))
     if _is_youtube360(root):
         sources = _youtube360_sources(root, lookup)
+    elif starss23.is_layout(root):
+        sources = starss23.find_sources(root, lookup)
+    elif sphere360.is_layout(root):
+        sources = sphere360.find_sources(root, lookup)
     else:
         sources = [
             _single_source(path, root, lookup)

@@ -9,6 +9,7 @@ scaled down. Each writer returns the root to pass to the matching loader.
 
 from __future__ import annotations
 
+import math
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -299,4 +300,103 @@ def make_hmdb51(
             codes[order[-1]] = 0
             lines = "".join(f"{v} {code} \n" for v, code in zip(videos, codes))
             (splits / f"{name}_test_split{k}.txt").write_text(lines)
+    return root
+
+
+STARSS_EVENTS = ((0, math.radians(60.0), math.radians(10.0)), (8, math.radians(-120.0), math.radians(-20.0)))
+"""Stand-in STARSS23 events: (class, azimuth, elevation in radians); the second is shifted per recording."""
+
+
+def make_starss23(
+    root: str | os.PathLike, *, splits=("dev-train-sony", "dev-test-tau"), per_split: int = 1,
+    seconds: float = 2.0, width: int = 64, fps: int = 10, sample_rate: int = 24000, seed: int = 0,
+) -> Path:
+    """STARSS23 layout: ``foa_dev/``, ``video_dev/``, ``metadata_dev/`` with ``per_split`` recordings per split.
+
+    Each recording holds the events of :data:`STARSS_EVENTS` (the second one's azimuth moved by 90° per
+    recording): event 0 sounds during the first 60 % of the frames, event 1 from 40 % on. Each is white noise
+    encoded as an ambiX/SN3D plane wave from its direction while it sounds, and a white square at that
+    direction on a dark frame (W × W/2 equirect), so audio, video and labels agree. Labels: one row per
+    active 100-ms frame, ``frame, class, source, azimuth, elevation, distance`` in integer degrees and cm.
+    """
+    from avsa.media import io, starss23
+    from avsa.spatial.ambisonics import encode
+    from avsa.spatial.sphere import direction_to_equirect
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    n_label = int(round(seconds / starss23.FRAME_S))
+    n_samples, n_video = int(round(seconds * sample_rate)), int(round(seconds * fps))
+    height = width // 2
+    for s_index, split in enumerate(splits):
+        for r in range(per_split):
+            name = f"fold{3 + s_index}_room{r + 1}_mix{s_index * per_split + r + 1:03d}"
+            foa = np.zeros((4, n_samples), np.float32)
+            frames = np.full((n_video, height, width, 3), 30, np.uint8)
+            rows = []
+            for e, (cls, az, el) in enumerate(STARSS_EVENTS):
+                az = az + e * (s_index * per_split + r) * math.pi / 2
+                az = math.atan2(math.sin(az), math.cos(az))
+                az_deg, el_deg = round(math.degrees(az)), round(math.degrees(el))
+                first, last = (0, int(0.6 * n_label)) if e == 0 else (int(0.4 * n_label), n_label)
+                rows += [(k, cls, 0, az_deg, el_deg, 150) for k in range(first, last)]
+                on = slice(int(first * starss23.FRAME_S * sample_rate), int(last * starss23.FRAME_S * sample_rate))
+                noise = (0.2 * rng.standard_normal(on.stop - on.start)).astype(np.float32)
+                foa[:, on] += encode(noise, math.radians(az_deg), math.radians(el_deg)).numpy()
+                u, v = (int(float(c)) for c in direction_to_equirect(math.radians(az_deg), math.radians(el_deg),
+                                                                      width, height))
+                half = max(width // 32, 1)
+                shown = slice(int(first * starss23.FRAME_S * fps), int(last * starss23.FRAME_S * fps))
+                for du in range(-half, half + 1):
+                    frames[shown, max(v - half, 0):v + half + 1, (u + du) % width] = 255
+            for folder in (starss23.AUDIO_DIR, starss23.VIDEO_DIR, starss23.METADATA_DIR):
+                (root / folder / split).mkdir(parents=True, exist_ok=True)
+            io.write_audio(root / starss23.AUDIO_DIR / split / f"{name}.wav", np.clip(foa, -1, 1), sample_rate)
+            io.write_av(root / starss23.VIDEO_DIR / split / f"{name}.mp4", frames, fps, spherical=False)
+            rows.sort()
+            (root / starss23.METADATA_DIR / split / f"{name}.csv").write_text(
+                "".join(",".join(str(x) for x in row) + "\n" for row in rows), encoding="utf-8")
+    return root
+
+
+SPHERE360_CLIPS = (("Xq9-_abcdEF", 10, "train", "inside"), ("b_7toCijrk0", 20, "test", "audio-folder"),
+                   ("zzzzzzzzzzz", 0, None, "inside"))
+"""Stand-in Sphere360 clips: (YouTube id, start second, split list or None, where the audio is)."""
+
+
+def make_sphere360(root: str | os.PathLike, *, seconds: float = 2.0, width: int = 64, fps: int = 10,
+                   sample_rate: int = 24000, seed: int = 0) -> Path:
+    """Sphere360 layout: ``dataset/split/{train,test}.txt`` and the clips of :data:`SPHERE360_CLIPS`.
+
+    A clip is ``clips/<ytid>_<start>.mp4`` with its 4-channel ambiX audio inside (``inside``), or a
+    video-only mp4 plus ``audio/<ytid>_<start>.opus`` (``audio-folder``). Audio: noise from 45° left
+    (ambiX/SN3D); video: dark frames with a white square there.
+    """
+    from avsa.media import io
+    from avsa.spatial.ambisonics import encode
+    from avsa.spatial.sphere import direction_to_equirect
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    (root / "dataset" / "split").mkdir(parents=True, exist_ok=True)
+    lists: dict[str, list[str]] = {"train": [], "test": []}
+    n_video, height = int(round(seconds * fps)), width // 2
+    az = math.radians(45.0)
+    u, v = (int(float(c)) for c in direction_to_equirect(az, 0.0, width, height))
+    for ytid, start, split, where in SPHERE360_CLIPS:
+        clip = f"{ytid}_{start}"
+        if split is not None:
+            lists[split].append(clip)
+        foa = encode((0.2 * rng.standard_normal(int(seconds * sample_rate))).astype(np.float32), az, 0.0).numpy()
+        frames = np.full((n_video, height, width, 3), 30, np.uint8)
+        frames[:, max(v - 2, 0):v + 3, max(u - 2, 0):u + 3] = 255
+        (root / "clips").mkdir(exist_ok=True)
+        if where == "inside":
+            io.write_av(root / "clips" / f"{clip}.mp4", frames, fps, audio=foa, sample_rate=sample_rate)
+        else:
+            io.write_av(root / "clips" / f"{clip}.mp4", frames, fps)
+            (root / "audio").mkdir(exist_ok=True)
+            io.write_audio(root / "audio" / f"{clip}.opus", foa, sample_rate)  # Opus: 8/12/16/24/48 kHz
+    for split, clips in lists.items():
+        (root / "dataset" / "split" / f"{split}.txt").write_text("".join(f"{c}\n" for c in clips), encoding="utf-8")
     return root

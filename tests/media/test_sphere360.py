@@ -1,0 +1,44 @@
+"""Sphere360 layout: split lists in dataset/split, clips <ytid>_<start>, audio inside or in audio/."""
+
+import pytest
+
+from avsa.cli import main
+from avsa.errors import InputError
+from avsa.evaluate.datasets.standins import make_sphere360
+from avsa.media.cache import Cache
+from avsa.media.sources import find_sources, hash_split
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    return make_sphere360(tmp_path_factory.mktemp("sphere360") / "Sphere360")
+
+
+def test_sources_pairs_and_splits(standin):
+    sources = {s.name: s for s in find_sources(standin)}
+    assert sorted(sources) == ["Xq9-_abcdEF_10", "b_7toCijrk0_20", "zzzzzzzzzzz_0"]
+    inside, separate, unlisted = sources["Xq9-_abcdEF_10"], sources["b_7toCijrk0_20"], sources["zzzzzzzzzzz_0"]
+    assert inside.audio == inside.video and inside.split == "train" and inside.group == "Xq9-_abcdEF"
+    assert inside.start_s == 10.0
+    assert separate.audio == standin / "audio" / "b_7toCijrk0_20.opus" and separate.split == "test"
+    assert unlisted.split == hash_split("zzzzzzzzzzz")
+
+
+def test_two_videos_of_one_clip_are_an_error(standin, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(standin, copy)
+    (copy / "more").mkdir()
+    shutil.copy(copy / "clips" / "zzzzzzzzzzz_0.mp4", copy / "more" / "zzzzzzzzzzz_0.mp4")
+    with pytest.raises(InputError, match="both the video of clip zzzzzzzzzzz_0"):
+        find_sources(copy)
+
+
+def test_prepare(standin, tmp_path):
+    cache = tmp_path / "cache"
+    assert main(["prepare", str(standin), "--out", str(cache), "--width", "64", "--clip-seconds", "2"]) == 0
+    clips = {c.clip_id: c for c in Cache(cache).clips()}
+    assert sorted(clips) == ["Xq9-_abcdEF_10_c000", "b_7toCijrk0_20_c000", "zzzzzzzzzzz_0_c000"]
+    assert clips["b_7toCijrk0_20_c000"].split == "test" and clips["Xq9-_abcdEF_10_c000"].start_s == 10.0
+    assert all(abs(c.validity - 1) < 0.1 for c in clips.values())
