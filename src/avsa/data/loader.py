@@ -79,7 +79,8 @@ class RawBatch:
     Attributes
     ----------
     frames : torch.Tensor, uint8 (B, T, 3, H, W)
-        Equirectangular frames.
+        Equirectangular frames, channels-last in memory (a view of
+        (B, T, H, W, 3): the layout OpenCV samples fastest).
     foa : torch.Tensor, float32 (B, 4, N)
         ambiX/SN3D audio windows.
     azimuth, elevation, fov : torch.Tensor, float32 (B, K)
@@ -250,7 +251,7 @@ def collate(items: Sequence[RawSample | None]) -> "RawBatch | _EmptyBatch":
         return torch.as_tensor(np.stack([getattr(item.augmentation, name) for item in kept]), dtype=dtype)
 
     return RawBatch(
-        frames=torch.stack([item.frames for item in kept]),
+        frames=torch.stack([item.frames.permute(0, 2, 3, 1) for item in kept]).permute(0, 1, 4, 2, 3),  # channels-last
         foa=torch.stack([item.foa for item in kept]).to(torch.float32),
         azimuth=stack("azimuth", torch.float32), elevation=stack("elevation", torch.float32),
         fov=stack("fov", torch.float32), kind=stack("kind", torch.int64),

@@ -88,7 +88,8 @@ class ClipWindows(Dataset):
         Only these clips (e.g. a Table I subset from ``avsa check --subset``).
 
     Items are dicts: ``clip_id`` (str), ``start_s`` (float, audio window start
-    in the clip, s), ``frames`` (uint8 tensor (n_frames, 3, H, W), equirect),
+    in the clip, s), ``frames`` (uint8 tensor (n_frames, 3, H, W), equirect,
+    channels-last in memory: a view of the decoded (n_frames, H, W, 3)),
     ``audio`` (float32 tensor (4, window_s·sample_rate), ambiX/SN3D),
     ``groundtruth`` (GroundTruth sliced to the audio window, or None).
     Unreadable clips raise :class:`MediaError` naming the file.
@@ -157,7 +158,7 @@ class ClipWindows(Dataset):
         return {
             "clip_id": clip.clip_id,
             "start_s": float(start_s),
-            "frames": torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2))),
+            "frames": torch.from_numpy(frames).permute(0, 3, 1, 2),  # (T, 3, H, W), channels-last memory
             "audio": torch.from_numpy(audio),
             "groundtruth": groundtruth,
         }
