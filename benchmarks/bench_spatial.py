@@ -12,6 +12,11 @@ Run: ``.venv/bin/python benchmarks/bench_spatial.py``  (about half a minute, one
    4-channel 1-s clips at 24 kHz with ``feature_stack``, against librosa's STFT
    and mel filters with NumPy intensity clip by clip. Goal: ≥ 5×.
 
+3. Audio of every crop (AVSA: 16 clips × 4 crops, ambi + IV): the features
+   from each clip's mel-band cross-spectra and one 4 × 4 matrix per crop
+   (``crop_audio_features``), against rotating, mirroring and scaling each
+   crop's FOA and then computing its features. Goal: ≥ 5×.
+
 Prints seconds per crop / per clip and the ratios (medians of repeated
 timings), measured in the same run.
 """
@@ -118,6 +123,32 @@ def bench_features(rng: np.random.Generator, batch: int = 16, sample_rate: int =
                    ("librosa+NumPy", reference), per=(batch, "clip"), goal=5.0)
 
 
+def bench_crop_audio(rng: np.random.Generator, batch: int = 16, crops: int = 4, sample_rate: int = 24000) -> float:
+    from avsa.data.loader import RawBatch
+    from avsa.data.samples import audio_features, audio_format, crop_audio_features, rotated_audio
+
+    shape = (batch, crops)
+    raw = RawBatch(
+        frames=torch.zeros(batch, 1, 3, 2, 4, dtype=torch.uint8),
+        foa=torch.from_numpy((0.1 * rng.standard_normal((batch, 4, sample_rate))).astype(np.float32)),
+        azimuth=torch.from_numpy(rng.uniform(-math.pi, math.pi, shape).astype(np.float32)),
+        elevation=torch.from_numpy(rng.uniform(-1.2, 1.2, shape).astype(np.float32)),
+        fov=torch.ones(shape), kind=torch.zeros(shape, dtype=torch.int64),
+        flip=torch.from_numpy(rng.random(shape) < 0.5), jitter=torch.zeros(*shape, 4),
+        gain=torch.from_numpy(rng.uniform(0.5, 2.0, shape).astype(np.float32)),
+        start_s=torch.zeros(batch, dtype=torch.float64), clip_ids=[str(i) for i in range(batch)])
+
+    def ours():
+        return crop_audio_features(raw, "ambi", "iv", sample_rate=sample_rate)
+
+    def direct():
+        return audio_features(audio_format(rotated_audio(raw), "ambi"), "iv", sample_rate=sample_rate)
+
+    assert ours().shape == direct().shape == (batch, crops, 7, 100, 128)
+    return compare(f"audio of {batch} clips x {crops} crops, ambi+IV", ("per-clip cross-spectra", ours),
+                   ("rotate then features", direct), per=(batch * crops, "crop"), goal=5.0)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     try:
@@ -130,6 +161,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, 1 thread, CPU")
     bench_crops(rng)
     bench_features(rng)
+    bench_crop_audio(rng)
 
 
 if __name__ == "__main__":
