@@ -33,9 +33,12 @@ from avsa.data.crops import CROP_MODES, select_crops
 from avsa.data.detection.base import Detection, in_window, load_detections
 from avsa.errors import InputError, MediaError
 from avsa.media.cache import Cache
-from avsa.media.clips import ClipWindows, Window
+from avsa.media.clips import ClipWindows, Window, decoded_bytes
 
 log = logging.getLogger(__name__)
+
+IN_MEMORY_BYTES = 512 * 2**20
+"""Largest decoded cache (frames + audio, per process) that :class:`SampleDataset` keeps in memory by default."""
 
 KINDS = ("object", "random", "audio")
 """Crop kinds; ``RawBatch.kind`` holds indices into this tuple."""
@@ -152,6 +155,9 @@ class SampleDataset(Dataset):
         Draw flips, colour jitter and gains (False: identity parameters).
     windows : list of Window, optional
         Fixed windows (evaluation) instead of one random window per clip.
+    in_memory : bool or "auto"
+        Keep decoded clips in memory (:class:`~avsa.media.clips.ClipWindows`);
+        ``"auto"``: when they need at most :data:`IN_MEMORY_BYTES` per process.
 
     Items are :class:`RawSample`, or None for an unreadable clip (logged).
 
@@ -165,7 +171,7 @@ class SampleDataset(Dataset):
                  crop_mode: str = "random", n_crops: int = 4, detector: str = "oracle",
                  window_s: float = 1.0, n_frames: int = 8, fps: float = 16.0, sample_rate: int = 24000,
                  seed: int = 0, augment: bool = True, windows: Sequence[Window] | None = None,
-                 clip_ids: Sequence[str] | None = None):
+                 clip_ids: Sequence[str] | None = None, in_memory: "bool | str" = "auto"):
         if crop_mode not in CROP_MODES:
             raise InputError(f"unknown crop mode {crop_mode!r}; expected one of {', '.join(CROP_MODES)}")
         if n_crops not in (1, 4):
@@ -174,6 +180,9 @@ class SampleDataset(Dataset):
         self.windows = ClipWindows(self.cache, split=split, window_s=window_s, n_frames=n_frames, fps=fps,
                                    sample_rate=sample_rate, seed=seed,
                                    windows=list(windows) if windows is not None else None, clip_ids=clip_ids)
+        if in_memory == "auto":
+            in_memory = decoded_bytes(self.cache, self.windows.clips, fps, sample_rate) <= IN_MEMORY_BYTES
+        self.windows.in_memory = bool(in_memory)
         self.crop_mode, self.n_crops, self.seed, self.augment = crop_mode, n_crops, seed, augment
         self.window_s, self.sample_rate, self.epoch = window_s, sample_rate, 0
         self.detections_dir = None
@@ -399,7 +408,21 @@ class _EpochStream(Sampler[list]):
             epoch, start = epoch + 1, 0
 
 
-def make_loader(dataset: SampleDataset, *, batch_size: int, num_workers: int = 0, seed: int = 0,
+def auto_workers(world_size: int = 1) -> int:
+    """Decoding workers per training process sized to the machine.
+
+    The CPUs this process may run on, shared by the ``world_size`` processes
+    of a run, less one each for the training process itself (at most 8; 0 on
+    a single CPU, where decoding stays in the training process).
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(8, cpus // max(1, world_size) - 1))
+
+
+def make_loader(dataset: SampleDataset, *, batch_size: int, num_workers: "int | str" = 0, seed: int = 0,
                 shuffle: bool = True, drop_last: bool = True, rank: int = 0, world_size: int = 1,
                 pin_memory: bool = False) -> SampleLoader:
     """A deterministic loader of :class:`RawBatch` over ``dataset``.
@@ -409,8 +432,9 @@ def make_loader(dataset: SampleDataset, *, batch_size: int, num_workers: int = 0
     dataset : SampleDataset
     batch_size : int
         Clips per batch on this process (before skipping unreadable ones).
-    num_workers : int
-        Decoding worker processes (0: decode in the main process).
+    num_workers : int or "auto"
+        Decoding worker processes (0: decode in the main process; ``"auto"``:
+        :func:`auto_workers`). Batches do not depend on it.
     seed : int
         Fixes the order of every epoch (the dataset's own seed fixes the items).
     shuffle, drop_last : bool
@@ -421,7 +445,9 @@ def make_loader(dataset: SampleDataset, *, batch_size: int, num_workers: int = 0
     """
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
-    if num_workers < 0:
-        raise InputError(f"num_workers must be >= 0, got {num_workers}")
+    if num_workers == "auto":
+        num_workers = auto_workers(world_size)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise InputError(f"num_workers must be an integer >= 0 or 'auto', got {num_workers!r}")
     return SampleLoader(dataset, batch_size=batch_size, num_workers=num_workers, seed=seed, shuffle=shuffle,
                         drop_last=drop_last, rank=rank, world_size=world_size, pin_memory=pin_memory)
