@@ -466,12 +466,11 @@ def _mel_two_bands(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fma
     return tensor(low), tensor(high), tensor(w_low[:, None], dtype), tensor(w_high[:, None], dtype)
 
 
-def _to_mel_bins_first(x: torch.Tensor, mel: torch.Tensor, two_bands) -> torch.Tensor:
-    """Σ_k M_bk x_k for x laid out (K, R) (bins first) → (F, R)."""
+def _to_mel_bins_first(x: torch.Tensor, mel: torch.Tensor, two_bands, out: torch.Tensor) -> torch.Tensor:
+    """Σ_k M_bk x_k for x laid out (K, R) (bins first) into ``out`` (F, R), which must hold zeros."""
     if two_bands is None:
-        return mel.to(x.dtype) @ x
+        return torch.matmul(mel.to(x.dtype), x, out=out)
     low, high, w_low, w_high = two_bands
-    out = x.new_zeros(mel.shape[0], x.shape[1])
     return out.index_add_(0, low, x * w_low).index_add_(0, high, x * w_high)
 
 
@@ -564,39 +563,44 @@ def feature_stack_mixed(
     re = [bins_first(spec[:, i].real) for i in range(c)]
     im = [bins_first(spec[:, i].imag) for i in range(c)]
     rows, cols = _pairs(c)
-    real = torch.stack([_to_mel_bins_first(torch.addcmul(re[i] * re[j], im[i], im[j]), mel, two_bands)
-                        for i, j in zip(rows, cols)])  # (P, F, L·T): Re S_i S_j*
+    real = re[0].new_zeros(len(rows), n_mels, re[0].shape[1])  # (P, F, L·T): Re S_i S_j*
+    for p, (i, j) in enumerate(zip(rows, cols)):
+        _to_mel_bins_first(torch.addcmul(re[i] * re[j], im[i], im[j]), mel, two_bands, real[p])
     imag = None
     if features == "icf":  # Im S_i S_j* = Im_i Re_j − Re_i Im_j
-        imag = torch.stack([_to_mel_bins_first(torch.addcmul(im[i] * re[j], re[i], im[j], value=-1.0), mel, two_bands)
-                            for i, j in zip(rows, cols)])
+        imag = torch.zeros_like(real)
+        for p, (i, j) in enumerate(zip(rows, cols)):
+            _to_mel_bins_first(torch.addcmul(im[i] * re[j], re[i], im[j], value=-1.0), mel, two_bands, imag[p])
 
     def layout(parts: torch.Tensor) -> torch.Tensor:
         """(P, F, L·T) → (*lead, P, T, F)."""
         n_p, f = parts.shape[:2]
         return parts.reshape(n_p, f, -1, t).permute(2, 0, 3, 1).reshape(*lead, n_p, t, f)
 
-    real = layout(real)
-    imag = layout(imag) if imag is not None else None
-
     def forms(coefficients: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
-        """Σ_pairs coefficients (..., K, Q, P) × parts (..., P, T, F) → (..., K, Q, T, F)."""
+        """Σ_pairs coefficients (..., K, Q, P) × parts (..., P, T, F) → (..., K, Q, T, F), in x's dtype."""
         batch = torch.broadcast_shapes(coefficients.shape[:-3], parts.shape[:-3])
         k, n_q, n_p = coefficients.shape[-3:]
         out = coefficients.expand(*batch, k, n_q, n_p).reshape(*batch, k * n_q, n_p) @ \
             parts.expand(*batch, n_p, t, parts.shape[-1]).reshape(*batch, n_p, -1)
-        return out.reshape(*batch, k, n_q, t, parts.shape[-1]).to(x.dtype)  # cancellations done: back to x's dtype
+        return out.reshape(*batch, k, n_q, t, parts.shape[-1]).to(x.dtype)  # cancellations done
 
-    power_coefficients = _form_coefficients(q, q, c)  # (..., K, C', P): Q_c·Re H·Q_c for every output c
-    power = forms(power_coefficients, real).clamp_min(0.0)  # (..., K, C', T, F)
-    parts = [_log_of(power, floor)]
+    # One product per kind of cross-spectrum: the powers Q_c·Re H·Q_c of every output c, with the
+    # IV numerators 2 Re(W* V) (V = X, Y, Z) or the real part of L R* stacked after them.
+    coefficients = [_form_coefficients(q, q, c)]  # (..., K, C', P)
     if features == "iv":
         w, xyz = q[..., 0:1, :], q[..., [3, 1, 2], :]  # output rows W and X, Y, Z
-        numerator = forms(2.0 * _form_coefficients(w, xyz, c), real)  # 2 Re(W* V) for V = X, Y, Z
-        parts.append(_intensity_from(numerator, power.sum(-3, keepdim=True)))
+        coefficients.append(2.0 * _form_coefficients(w, xyz, c))
     elif features == "icf":
-        left, right = q[..., 0:1, :], q[..., 1:2, :]
-        c_re = forms(_form_coefficients(left, right, c), real)[..., 0, :, :]
-        c_im = forms(_form_coefficients(left, right, c, imaginary=True), imag)[..., 0, :, :]
-        parts.append(_icf_from(power[..., 0, :, :], power[..., 1, :, :], c_re, c_im, floor))
+        coefficients.append(_form_coefficients(q[..., 0:1, :], q[..., 1:2, :], c))
+    n_out = q.shape[-2]
+    values = forms(torch.cat(coefficients, dim=-2), layout(real))
+    power = values[..., :n_out, :, :].clamp_min(0.0)  # (..., K, C', T, F)
+    parts = [_log_of(power, floor)]
+    if features == "iv":
+        parts.append(_intensity_from(values[..., n_out:, :, :], power.sum(-3, keepdim=True)))
+    elif features == "icf":
+        c_im = forms(_form_coefficients(q[..., 0:1, :], q[..., 1:2, :], c, imaginary=True), layout(imag))
+        parts.append(_icf_from(power[..., 0, :, :], power[..., 1, :, :], values[..., n_out, :, :], c_im[..., 0, :, :],
+                               floor))
     return torch.cat(parts, dim=-3)

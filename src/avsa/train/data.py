@@ -9,6 +9,7 @@ with ``B/W`` clips each see the same global batch as one process with ``B``.
 
 from __future__ import annotations
 
+import concurrent.futures
 from pathlib import Path
 
 import torch
@@ -68,6 +69,7 @@ class TrainBatches:
                 f"{d.cache}: {len(self.dataset)} clips in split {d.split!r} give no batch of "
                 f"{stage_cfg.batch_size} clips; lower {stage}.batch_size or prepare more clips"
             )
+        self._prefetch: concurrent.futures.Future | None = None
         self._batches = self.loader.forever(start_epoch=start_step // per_epoch,
                                             start_batch=start_step % per_epoch)
         stats = load_stats(d.cache, d.format, d.features) if d.normalize else None
@@ -91,12 +93,28 @@ class TrainBatches:
     def __iter__(self):
         return self
 
-    def __next__(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _build(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         raw = next(self._batches).to(self.device, non_blocking=True)
         with torch.no_grad():
             video, audio = self.builder(raw)
         directions = torch.stack([raw.azimuth, raw.elevation], dim=-1)
         return video, audio, directions
 
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.device.type != "cpu":  # the device runs the building asynchronously already
+            return self._build()
+        # On the CPU the next batch is built in a background thread while the caller trains on this one
+        # (torch, OpenCV and the decoders release the GIL): the same batches, in the same order.
+        if self._prefetch is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="avsa-batches")
+            self._prefetch = self._executor.submit(self._build)
+        batch = self._prefetch.result()
+        self._prefetch = self._executor.submit(self._build)
+        return batch
+
     def close(self) -> None:
+        if self._prefetch is not None:
+            concurrent.futures.wait([self._prefetch])  # the generator must not be running when closed
+            self._executor.shutdown()
+            self._prefetch = None
         self._batches.close()
