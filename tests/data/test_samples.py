@@ -274,3 +274,16 @@ def test_features_per_clip_equal_the_direct_path(seed, fmt, features, channels):
         ours_error = (ours[:, :, 3:] - exact[:, :, 3:]).abs().amax(dim=(0, 1, 3, 4))
         direct_error = (direct[:, :, 3:] - exact[:, :, 3:]).abs().amax(dim=(0, 1, 3, 4))
         assert (ours_error <= 5 * direct_error + 1e-5).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("fmt,features,channels", VALID)
+def test_features_per_clip_on_cuda_match_the_cpu(fmt, features, channels):
+    raw = mixed_scene(0)
+    cpu = crop_audio_features(raw, fmt, features, sample_rate=SR)
+    gpu = crop_audio_features(raw.to("cuda"), fmt, features, sample_rate=SR)
+    assert gpu.device.type == "cuda" and gpu.shape == cpu.shape == (4, 4, channels, 100, 128)
+    n_mel = {"ambi": 4, "mono": 1, "stereo": 2}[fmt]
+    mel = cpu[:, :, :n_mel]
+    loud = mel > mel.amax(dim=(-1, -2), keepdim=True) - 9  # within 40 dB of the channel's peak: ε·√(E/P) < 1e-4
+    assert (gpu.cpu()[:, :, :n_mel] - mel).abs()[loud].max() < 1e-3

@@ -176,3 +176,13 @@ def test_bad_inputs():
         projection.gnomonic_crop(frame, torch.zeros(2, 2), 0.0, 1.0, 8)
     with pytest.raises(InputError, match="broadcast"):
         projection.gnomonic_crop(torch.zeros(2, 3, 16, 32), torch.zeros(3, 2), 0.0, 1.0, 8)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_crops_match_the_cpu_sampler():
+    # CUDA takes grid_sample (float), the CPU OpenCV's fixed-point remap (rounded): within 1 of 0..255
+    frame = uint8_frame()
+    az, el = torch.tensor([0.3, -2.9, 3.1]), torch.tensor([0.2, -1.1, 1.4])
+    cpu = projection.gnomonic_crop(frame, az, el, 1.2, 48)
+    gpu = projection.gnomonic_crop(frame.cuda(), az.cuda(), el.cuda(), 1.2, 48)
+    assert gpu.device.type == "cuda" and (gpu.cpu() - cpu).abs().max() < 1.0
