@@ -11,6 +11,14 @@ per-sample work as batched tensor code on whatever device the
         ──mirror where flipped (Y → −Y)──▶ ──gain──▶ ──format──▶ ──features──▶
         ──per-band normalisation──▶ audio (B, K, C, 100, 128)
 
+The audio chain is computed per clip, not per crop: rotation, mirror, gain
+and format are one linear map of the FOA per crop (:func:`crop_mixing`), and
+every feature is a quadratic or bilinear form of the channels, so the STFT
+and the mel-band cross-spectra of each clip are computed once and every
+crop's features follow from its matrix (:func:`crop_audio_features`; the
+chain above, :func:`rotated_audio` then :func:`audio_features`, is the
+reference it equals up to rounding).
+
 Why mirroring the *rotated* field matches a flipped crop: after the rotation
 the crop centre is the front (x) and the crop's horizontal axis is y (left),
 so a left↔right flip of the crop about its vertical centre line is the
