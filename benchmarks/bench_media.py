@@ -12,9 +12,8 @@ long default keyframe interval, 48 kHz 4-ch FLAC), prepares them into a cache
 
 and prints the ratios (medians of three interleaved runs). Goal: cache windows
 ≥ 0.8 of decode-only. A window pays a keyframe seek, the frames before it in
-its GOP and the FLAC seek; opening a video (≈ 4–7 ms at 512×256, as much as
-decoding the window) is paid once per process and clip, as the last few
-videos read stay open. Run: ``python benchmarks/bench_media.py`` (< 3 min).
+its GOP and the FLAC seek, and opening the video (≈ 4–7 ms at 512×256, about
+as much as decoding the window). Run: ``python benchmarks/bench_media.py`` (< 3 min).
 """
 
 from __future__ import annotations

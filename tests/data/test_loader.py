@@ -181,9 +181,9 @@ def test_auto_workers_and_in_memory_store_give_the_same_batches(cache, monkeypat
     monkeypatch.setattr(loader_module.os, "sched_getaffinity", lambda pid: set(range(5)), raising=False)
     assert loader_module.auto_workers() == 4 and loader_module.auto_workers(world_size=2) == 1
     monkeypatch.undo()
-    auto = SampleDataset(cache, crop_mode="random", n_crops=4, seed=3)
-    assert auto.windows.in_memory  # a small cache is kept in memory by default
-    decoded = SampleDataset(cache, crop_mode="random", n_crops=4, seed=3, in_memory=False)
+    auto = SampleDataset(cache, crop_mode="random", n_crops=4, seed=3, in_memory="auto")
+    assert auto.windows.in_memory  # a small cache is kept in memory
+    decoded = SampleDataset(cache, crop_mode="random", n_crops=4, seed=3)
     assert not decoded.windows.in_memory
     a = make_loader(auto, batch_size=2, seed=3, num_workers="auto")
     b = make_loader(decoded, batch_size=2, seed=3, num_workers=0)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
-
 import numpy as np
 import pytest
 
@@ -121,19 +118,6 @@ def test_frames_of_a_window_are_the_right_frames(indexed_video):
     double = io.read_frames(indexed_video, start_s=0.5, duration_s=0.25, fps=32.0)
     np.testing.assert_array_equal(frame_index(double), [8, 8, 9, 9, 10, 10, 11, 11])
     np.testing.assert_array_equal(frame_index(io.read_frame_range(indexed_video, 29, 3, fps=16.0)), [29, 30, 31])
-
-
-def test_frame_ranges_from_a_kept_open_video_in_any_order(indexed_video, tmp_path):
-    # read_frame_range keeps the video open between calls: every order of windows gives the right frames
-    for first in (29, 0, 8, 7, 16, 0, 24, 1, 15):
-        np.testing.assert_array_equal(frame_index(io.read_frame_range(indexed_video, first, 3, fps=16.0)),
-                                      [first, first + 1, first + 2])
-    copy = tmp_path / "indexed.mp4"  # a rewritten file is reopened, not read through a stale container
-    io.write_av(copy, gray_frames(32)[::-1].copy(), 16.0, gop=8, crf=10)
-    np.testing.assert_array_equal(frame_index(io.read_frame_range(copy, 0, 2, fps=16.0)), [31, 30])
-    io.write_av(copy, gray_frames(32), 16.0, gop=8, crf=10)
-    os.utime(copy, ns=(time.time_ns(), time.time_ns() + 10**9))
-    np.testing.assert_array_equal(frame_index(io.read_frame_range(copy, 0, 2, fps=16.0)), [0, 1])
 
 
 def test_frames_past_the_end_are_a_media_error(indexed_video):

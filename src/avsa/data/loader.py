@@ -158,6 +158,8 @@ class SampleDataset(Dataset):
     in_memory : bool or "auto"
         Keep decoded clips in memory (:class:`~avsa.media.clips.ClipWindows`);
         ``"auto"``: when they need at most :data:`IN_MEMORY_BYTES` per process.
+        Worth it over many epochs with long-lived workers (training); a single
+        pass decodes less window by window.
 
     Items are :class:`RawSample`, or None for an unreadable clip (logged).
 
@@ -171,7 +173,7 @@ class SampleDataset(Dataset):
                  crop_mode: str = "random", n_crops: int = 4, detector: str = "oracle",
                  window_s: float = 1.0, n_frames: int = 8, fps: float = 16.0, sample_rate: int = 24000,
                  seed: int = 0, augment: bool = True, windows: Sequence[Window] | None = None,
-                 clip_ids: Sequence[str] | None = None, in_memory: "bool | str" = "auto"):
+                 clip_ids: Sequence[str] | None = None, in_memory: "bool | str" = False):
         if crop_mode not in CROP_MODES:
             raise InputError(f"unknown crop mode {crop_mode!r}; expected one of {', '.join(CROP_MODES)}")
         if n_crops not in (1, 4):

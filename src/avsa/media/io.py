@@ -13,7 +13,6 @@ file; no raw ``av`` exception escapes.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import warnings
@@ -101,41 +100,6 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
-class _OpenVideos:
-    """The last few cached videos this process read, kept open (opening one costs more than decoding a window).
-
-    Keyed by path, size and modification time (a rewritten file is reopened) and
-    by process id (a forked worker never shares its parent's open files).
-    """
-
-    def __init__(self, size: int = 8):
-        self.size, self.pid = size, os.getpid()
-        self.open: dict[tuple, av.container.InputContainer] = {}
-
-    @contextlib.contextmanager
-    def get(self, path: Path) -> Iterator[av.container.InputContainer]:
-        if self.pid != os.getpid():  # forked: the inherited containers belong to the parent
-            self.open, self.pid = {}, os.getpid()
-        info = path.stat()
-        key = (str(path), info.st_size, info.st_mtime_ns)
-        container = self.open.pop(key, None)
-        if container is None:
-            container = _open(path)
-        elif container.streams.video:  # rewind: a window at t = 0 decodes from the start without seeking
-            container.seek(0, stream=container.streams.video[0], backward=True)
-        try:
-            yield container
-        except BaseException:
-            container.close()
-            raise
-        self.open[key] = container  # most recently used last
-        while len(self.open) > self.size:
-            self.open.pop(next(iter(self.open))).close()
-
-
-_OPEN_VIDEOS = _OpenVideos()
-
-
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]
@@ -214,7 +178,6 @@ def read_frames(
     fps: float | None = None,
     size: tuple[int, int] | None = None,
     projection: str = "auto",
-    _reuse: bool = False,
 ) -> np.ndarray:
     """Decode the frames of a time window as equirectangular RGB.
 
@@ -266,7 +229,7 @@ def read_frames(
             stereo_mode = spherical.stereo_mode
             if spherical.projection == "cubemap":
                 projection, padding = "cubemap", spherical.cubemap_padding or 0
-    with (_OPEN_VIDEOS.get(p) if _reuse else _open(p)) as container:
+    with _open(p) as container:
         if not container.streams.video:
             raise MediaError(p, "no video stream")
         stream = container.streams.video[0]
@@ -298,16 +261,14 @@ def read_frame_range(path: str | os.PathLike, first_frame: int, n_frames: int, *
     """Frames ``first_frame … first_frame + n_frames − 1`` of a video at ``fps``.
 
     A shorthand for :func:`read_frames` with ``start_s = first_frame / fps``
-    and ``projection="equirectangular"`` (cached clips are equirect). The
-    last few videos read stay open in this process (for the next window).
+    and ``projection="equirectangular"`` (cached clips are equirect).
 
     Returns
     -------
     np.ndarray, uint8, shape (n_frames, H, W, 3)
     """
     return read_frames(
-        path, start_s=first_frame / fps, duration_s=n_frames / fps, fps=fps, projection="equirectangular",
-        _reuse=True,
+        path, start_s=first_frame / fps, duration_s=n_frames / fps, fps=fps, projection="equirectangular"
     )
 
 

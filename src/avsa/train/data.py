@@ -58,6 +58,7 @@ class TrainBatches:
             d.cache, split=d.split, crop_mode=d.crops, n_crops=1 if stage == "avc" else 4,
             detector=d.detector, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps,
             sample_rate=d.sample_rate, seed=seed, augment=d.augment, clip_ids=read_clip_list(d.clips),
+            in_memory="auto",  # training reads every clip epoch after epoch: small caches stay decoded
         )
         self.loader = make_loader(
             self.dataset, batch_size=stage_cfg.batch_size // world_size, num_workers=d.num_workers,
