@@ -172,3 +172,24 @@ def test_stats_command_and_loading(cache):
         np.savez(stats_path(cache.root, "ambi", "mel"), mean=stats.mean, std=stats.std,
                  format=np.array("stereo"), features=np.array("icf"), n_windows=np.array(5))
         load_stats(cache.root, "ambi", "mel")
+
+
+def test_auto_workers_and_in_memory_store_give_the_same_batches(cache, monkeypatch):
+    from avsa.data import loader as loader_module
+
+    assert 0 <= loader_module.auto_workers() <= 8 and loader_module.auto_workers(world_size=10**6) == 0
+    monkeypatch.setattr(loader_module.os, "sched_getaffinity", lambda pid: set(range(5)), raising=False)
+    assert loader_module.auto_workers() == 4 and loader_module.auto_workers(world_size=2) == 1
+    monkeypatch.undo()
+    auto = SampleDataset(cache, crop_mode="random", n_crops=4, seed=3, in_memory="auto")
+    assert auto.windows.in_memory  # a small cache is kept in memory
+    decoded = SampleDataset(cache, crop_mode="random", n_crops=4, seed=3)
+    assert not decoded.windows.in_memory
+    a = make_loader(auto, batch_size=2, seed=3, num_workers="auto")
+    b = make_loader(decoded, batch_size=2, seed=3, num_workers=0)
+    for first, second in zip(a.forever(), b.forever()):
+        assert first.clip_ids == second.clip_ids and torch.equal(first.frames, second.frames)
+        assert torch.equal(first.foa, second.foa) and torch.equal(first.azimuth, second.azimuth)
+        break
+    with pytest.raises(InputError, match="num_workers"):
+        make_loader(auto, batch_size=2, num_workers="many")

@@ -91,3 +91,22 @@ def test_unreadable_clip_raises_media_error_naming_it(cache, tmp_path):
 def test_empty_split_is_an_error(cache):
     with pytest.raises(InputError, match="no usable clips"):
         ClipWindows(cache, split="test")
+
+
+def test_in_memory_windows_equal_decoded_windows(cache):
+    decoded = ClipWindows(cache, split="train", seed=5)
+    stored = ClipWindows(cache, split="train", seed=5, in_memory=True)
+    for epoch in range(3):
+        decoded.set_epoch(epoch)
+        stored.set_epoch(epoch)
+        for index in range(len(decoded)):
+            a, b = decoded[index], stored[index]
+            assert a["start_s"] == b["start_s"]
+            assert torch.equal(a["frames"], b["frames"]) and torch.equal(a["audio"], b["audio"])
+            assert b["frames"].untyped_storage().nbytes() == b["frames"].numel()  # not a view of the whole clip
+    assert set(stored._store) == {clip.clip_id for clip in stored.clips}
+    windows = windows_for_eval(cache, "train", 3, seed=0)
+    fixed = ClipWindows(cache, split="train", windows=windows, in_memory=True)
+    reference = ClipWindows(cache, split="train", windows=windows)
+    for index in range(len(windows)):
+        assert torch.equal(fixed[index]["frames"], reference[index]["frames"])

@@ -80,6 +80,64 @@ def test_matches_py360convert(az_deg, el_deg, fov_deg):
     assert diff.max() < 0.02, diff.max()  # values span ~[-2, 2]; bilinear schemes differ at the poles only
 
 
+CASES = [(0, 0, 90), (180, 0, 60), (-175, 20, 90), (60, 70, 90), (-120, -85, 60), (90, 45, 100)]
+
+
+def uint8_frame():
+    """:func:`smooth_frame` scaled from [−2, 2] to 0..255 and rounded."""
+    return ((smooth_frame() + 2) / 4 * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+@pytest.mark.parametrize("az_deg,el_deg,fov_deg", CASES)
+def test_uint8_matches_py360convert(az_deg, el_deg, fov_deg):
+    # uint8 on the CPU takes OpenCV's remap; the same accuracy as the float test above:
+    # 0.02 of its [−2, 2] range is 1.3 of 0..255 (measured: 0.5, the rounding to integers).
+    frame = uint8_frame()
+    n = 48
+    ours = projection.gnomonic_crop(frame, math.radians(az_deg), math.radians(el_deg), math.radians(fov_deg), n)
+    assert ours.dtype == torch.float32 and torch.equal(ours, ours.round())
+    theirs = py360convert.e2p(
+        frame.permute(1, 2, 0).double().numpy(), fov_deg=(fov_deg, fov_deg), u_deg=-az_deg, v_deg=el_deg, out_hw=(n, n)
+    )
+    diff = np.abs(ours.permute(1, 2, 0).numpy() - theirs)
+    assert diff.max() < 0.02 * 255 / 4, diff.max()
+
+
+@pytest.mark.parametrize("az_deg,el_deg,fov_deg", CASES)
+def test_uint8_sampler_matches_float_sampler(az_deg, el_deg, fov_deg):
+    # OpenCV (1/32-pixel positions, rounded values) against grid_sample on the same frame as float:
+    # rounding 0.5 + at most 1/64 pixel × the steepest step of this frame (< 6 per pixel) < 0.6; measured 0.67
+    # at most over these cases, bound 1.
+    frame = uint8_frame()
+    angles = math.radians(az_deg), math.radians(el_deg), math.radians(fov_deg)
+    ours = projection.gnomonic_crop(frame, *angles, 48)
+    reference = projection.gnomonic_crop(frame.double(), *angles, 48)
+    assert (ours - reference).abs().max() < 1.0
+
+
+def test_uint8_channels_last_frames_give_the_same_crops():
+    frames = torch.randint(0, 256, (2, 3, 32, 64), dtype=torch.uint8)  # (T, C, H, W)
+    channels_last = frames.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)  # same values, (T, H, W, C) memory
+    az, el = torch.tensor([0.3, -2.9]), torch.tensor([0.2, -1.1])
+    planar = projection.gnomonic_crop(frames, az, el, 1.2, 16)
+    assert torch.equal(projection.gnomonic_crop(channels_last, az, el, 1.2, 16), planar)
+    one_channel = projection.gnomonic_crop(frames[:, 1:2], az, el, 1.2, 16)
+    assert torch.equal(one_channel, planar[:, :, 1:2])
+
+
+def test_uint8_seam_wraps():
+    w, h = 64, 32
+    frame = torch.zeros(1, h, w, dtype=torch.uint8)
+    frame[..., 0] = 10  # first column (just right of θ = π) ...
+    frame[..., -1] = 30  # ... and the last one (just left of θ = −π)
+    crop = projection.gnomonic_crop(frame, math.pi, 0.0, math.radians(10), 9)[0]
+    assert float(crop[4, 4]) == 20.0  # halfway between the two seam columns
+    frame = torch.full((1, h, w), 50, dtype=torch.uint8)
+    frame[:, -1] = 200  # bottom row: must not leak into a crop of the zenith
+    zenith = projection.gnomonic_crop(frame, 0.0, math.pi / 2, math.radians(10), 9)[0]
+    assert float(zenith[4, 4]) == 50.0  # rows are clamped at the pole, not wrapped
+
+
 def test_batched_crops_shapes_and_equivalence():
     frames = torch.randint(0, 256, (2, 3, 3, 32, 64), dtype=torch.uint8)  # (B, T, C, H, W)
     az = torch.tensor([[0.0, 1.0, -2.0, 3.1], [0.5, -0.5, 1.5, -3.0]])  # (B, K)
@@ -118,3 +176,13 @@ def test_bad_inputs():
         projection.gnomonic_crop(frame, torch.zeros(2, 2), 0.0, 1.0, 8)
     with pytest.raises(InputError, match="broadcast"):
         projection.gnomonic_crop(torch.zeros(2, 3, 16, 32), torch.zeros(3, 2), 0.0, 1.0, 8)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_crops_match_the_cpu_sampler():
+    # CUDA takes grid_sample (float), the CPU OpenCV's fixed-point remap (rounded): within 1 of 0..255
+    frame = uint8_frame()
+    az, el = torch.tensor([0.3, -2.9, 3.1]), torch.tensor([0.2, -1.1, 1.4])
+    cpu = projection.gnomonic_crop(frame, az, el, 1.2, 48)
+    gpu = projection.gnomonic_crop(frame.cuda(), az.cuda(), el.cuda(), 1.2, 48)
+    assert gpu.device.type == "cuda" and (gpu.cpu() - cpu).abs().max() < 1.0

@@ -23,6 +23,8 @@ def test_overrides_with_dotted_keys_and_types():
     cfg = load_config("tiny/baseline", ["avsa.batch_size=8", "data.features=iv", "stages=avsa", "amp=false"])
     assert cfg.avsa.batch_size == 8 and cfg.data.features == "iv" and cfg.stages == ["avsa"]
     assert cfg.amp is False and cfg.audio_channels == 7
+    assert load_config(None, ["data.num_workers=auto"]).data.num_workers == "auto"
+    assert load_config("tiny/baseline", ["data.num_workers=3"]).data.num_workers == 3
 
 
 @pytest.mark.parametrize(
@@ -38,6 +40,8 @@ def test_overrides_with_dotted_keys_and_types():
         ("temperature=0", "temperature must be positive"),
         ("amp=maybe", "expected true/false"),
         ("novalue", "key=value"),
+        ("data.num_workers=-1", "num_workers"),
+        ("data.num_workers=many", "num_workers"),
     ],
 )
 def test_bad_config_is_a_clear_error(override, message):

@@ -45,8 +45,12 @@ def metrics(run_dir):
     return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
 
 
-def held_out_loss(cfg, state=None, n_batches=4):
-    """Mean AVC loss of a model (fresh init with the run's seed, or ``state``) on fixed batches."""
+def held_out_loss(cfg, state=None, n_batches=16):
+    """Mean AVC loss of a model (fresh init with the run's seed, or ``state``) on fixed batches.
+
+    16 batches: over 4 the batch-to-batch spread of the loss is as large as the drop that 30 tiny
+    steps give, so float-level differences in the features could flip the comparison.
+    """
     from avsa.train.data import TrainBatches
 
     torch.manual_seed(cfg.seed)

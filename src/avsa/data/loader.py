@@ -33,9 +33,12 @@ from avsa.data.crops import CROP_MODES, select_crops
 from avsa.data.detection.base import Detection, in_window, load_detections
 from avsa.errors import InputError, MediaError
 from avsa.media.cache import Cache
-from avsa.media.clips import ClipWindows, Window
+from avsa.media.clips import ClipWindows, Window, decoded_bytes
 
 log = logging.getLogger(__name__)
+
+IN_MEMORY_BYTES = 512 * 2**20
+"""Largest decoded cache (frames + audio, per process) that :class:`SampleDataset` keeps in memory by default."""
 
 KINDS = ("object", "random", "audio")
 """Crop kinds; ``RawBatch.kind`` holds indices into this tuple."""
@@ -79,7 +82,8 @@ class RawBatch:
     Attributes
     ----------
     frames : torch.Tensor, uint8 (B, T, 3, H, W)
-        Equirectangular frames.
+        Equirectangular frames, channels-last in memory (a view of
+        (B, T, H, W, 3): the layout OpenCV samples fastest).
     foa : torch.Tensor, float32 (B, 4, N)
         ambiX/SN3D audio windows.
     azimuth, elevation, fov : torch.Tensor, float32 (B, K)
@@ -153,6 +157,11 @@ class SampleDataset(Dataset):
         Fixed windows (evaluation) instead of one random window per clip.
     crop_jitter : float
         Radians: random displacement of object/audio crop centres (:func:`~avsa.data.crops.select_crops`).
+    in_memory : bool or "auto"
+        Keep decoded clips in memory (:class:`~avsa.media.clips.ClipWindows`);
+        ``"auto"``: when they need at most :data:`IN_MEMORY_BYTES` per process.
+        Worth it over many epochs with long-lived workers (training); a single
+        pass decodes less window by window.
 
     Items are :class:`RawSample`, or None for an unreadable clip (logged).
 
@@ -166,7 +175,8 @@ class SampleDataset(Dataset):
                  crop_mode: str = "random", n_crops: int = 4, detector: str = "oracle",
                  window_s: float = 1.0, n_frames: int = 8, fps: float = 16.0, sample_rate: int = 24000,
                  seed: int = 0, augment: bool = True, windows: Sequence[Window] | None = None,
-                 clip_ids: Sequence[str] | None = None, crop_jitter: float = 0.0):
+                 clip_ids: Sequence[str] | None = None, crop_jitter: float = 0.0,
+                 in_memory: "bool | str" = False):
         if crop_mode not in CROP_MODES:
             raise InputError(f"unknown crop mode {crop_mode!r}; expected one of {', '.join(CROP_MODES)}")
         if n_crops not in (1, 4):
@@ -175,6 +185,9 @@ class SampleDataset(Dataset):
         self.windows = ClipWindows(self.cache, split=split, window_s=window_s, n_frames=n_frames, fps=fps,
                                    sample_rate=sample_rate, seed=seed,
                                    windows=list(windows) if windows is not None else None, clip_ids=clip_ids)
+        if in_memory == "auto":
+            in_memory = decoded_bytes(self.cache, self.windows.clips, fps, sample_rate) <= IN_MEMORY_BYTES
+        self.windows.in_memory = bool(in_memory)
         self.crop_mode, self.n_crops, self.seed, self.augment = crop_mode, n_crops, seed, augment
         self.crop_jitter = float(crop_jitter)
         self.window_s, self.sample_rate, self.epoch = window_s, sample_rate, 0
@@ -253,7 +266,7 @@ def collate(items: Sequence[RawSample | None]) -> "RawBatch | _EmptyBatch":
         return torch.as_tensor(np.stack([getattr(item.augmentation, name) for item in kept]), dtype=dtype)
 
     return RawBatch(
-        frames=torch.stack([item.frames for item in kept]),
+        frames=torch.stack([item.frames.permute(0, 2, 3, 1) for item in kept]).permute(0, 1, 4, 2, 3),  # channels-last
         foa=torch.stack([item.foa for item in kept]).to(torch.float32),
         azimuth=stack("azimuth", torch.float32), elevation=stack("elevation", torch.float32),
         fov=stack("fov", torch.float32), kind=stack("kind", torch.int64),
@@ -410,7 +423,21 @@ class _EpochStream(Sampler[list]):
             epoch, start = epoch + 1, 0
 
 
-def make_loader(dataset: SampleDataset, *, batch_size: int, num_workers: int = 0, seed: int = 0,
+def auto_workers(world_size: int = 1) -> int:
+    """Decoding workers per training process sized to the machine.
+
+    The CPUs this process may run on, shared by the ``world_size`` processes
+    of a run, less one each for the training process itself (at most 8; 0 on
+    a single CPU, where decoding stays in the training process).
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(8, cpus // max(1, world_size) - 1))
+
+
+def make_loader(dataset: SampleDataset, *, batch_size: int, num_workers: "int | str" = 0, seed: int = 0,
                 shuffle: bool = True, drop_last: bool = True, rank: int = 0, world_size: int = 1,
                 pin_memory: bool = False) -> SampleLoader:
     """A deterministic loader of :class:`RawBatch` over ``dataset``.
@@ -420,8 +447,9 @@ def make_loader(dataset: SampleDataset, *, batch_size: int, num_workers: int = 0
     dataset : SampleDataset
     batch_size : int
         Clips per batch on this process (before skipping unreadable ones).
-    num_workers : int
-        Decoding worker processes (0: decode in the main process).
+    num_workers : int or "auto"
+        Decoding worker processes (0: decode in the main process; ``"auto"``:
+        :func:`auto_workers`). Batches do not depend on it.
     seed : int
         Fixes the order of every epoch (the dataset's own seed fixes the items).
     shuffle, drop_last : bool
@@ -432,7 +460,9 @@ def make_loader(dataset: SampleDataset, *, batch_size: int, num_workers: int = 0
     """
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
-    if num_workers < 0:
-        raise InputError(f"num_workers must be >= 0, got {num_workers}")
+    if num_workers == "auto":
+        num_workers = auto_workers(world_size)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise InputError(f"num_workers must be an integer >= 0 or 'auto', got {num_workers!r}")
     return SampleLoader(dataset, batch_size=batch_size, num_workers=num_workers, seed=seed, shuffle=shuffle,
                         drop_last=drop_last, rank=rank, world_size=world_size, pin_memory=pin_memory)

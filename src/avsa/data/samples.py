@@ -11,6 +11,14 @@ per-sample work as batched tensor code on whatever device the
         ──mirror where flipped (Y → −Y)──▶ ──gain──▶ ──format──▶ ──features──▶
         ──per-band normalisation──▶ audio (B, K, C, 100, 128)
 
+The audio chain is computed per clip, not per crop: rotation, mirror, gain
+and format are one linear map of the FOA per crop (:func:`crop_mixing`), and
+every feature is a quadratic or bilinear form of the channels, so the STFT
+and the mel-band cross-spectra of each clip are computed once and every
+crop's features follow from its matrix (:func:`crop_audio_features`; the
+chain above, :func:`rotated_audio` then :func:`audio_features`, is the
+reference it equals up to rounding).
+
 Why mirroring the *rotated* field matches a flipped crop: after the rotation
 the crop centre is the front (x) and the crop's horizontal axis is y (left),
 so a left↔right flip of the crop about its vertical centre line is the
@@ -83,6 +91,36 @@ def audio_features(x: torch.Tensor, features: str, *, sample_rate: int) -> torch
     return spatial_features.feature_stack(x, sample_rate, features=features)
 
 
+def crop_audio_features(raw, fmt: str, features: str, *, sample_rate: int, augment: bool = True) -> torch.Tensor:
+    """Features of every crop's audio, from one analysis of each clip.
+
+    Equal (up to rounding) to ``audio_features(audio_format(rotated_audio(raw), fmt), features)``
+    — rotate, mirror, scale and format each crop's FOA, then its features — but
+    the STFT and the mel-band cross-spectra are computed once per clip and
+    every crop's features follow from its :func:`crop_mixing` matrix
+    (:func:`avsa.spatial.features.feature_stack_mixed`).
+
+    Parameters
+    ----------
+    raw : RawBatch
+        ``foa`` (B, 4, N), crop centres, flips and gains (B, K).
+    fmt : {"ambi", "mono", "stereo"}
+    features : {"mel", "iv", "icf"}
+    sample_rate : int
+        Hz.
+    augment : bool
+        As :func:`rotated_audio`.
+
+    Returns
+    -------
+    torch.Tensor, (B, K, C', T, F), the dtype of ``raw.foa``.
+    """
+    if features not in ("mel", "iv", "icf"):
+        raise ConfigError(f"unknown audio features {features!r}; expected mel, iv or icf")
+    return spatial_features.feature_stack_mixed(raw.foa, crop_mixing(raw, fmt, augment=augment), sample_rate,
+                                                features=features)
+
+
 def crop_video(raw, *, crop_size: int = 112, augment: bool = True) -> torch.Tensor:
     """Crops of every frame at every crop centre, augmented and normalised.
 
@@ -122,11 +160,40 @@ def rotated_audio(raw, *, augment: bool = True) -> torch.Tensor:
     -------
     torch.Tensor, (B, K, 4, N), ambiX/SN3D.
     """
-    foa = ambisonics.rotate_to_front(raw.foa[:, None], raw.azimuth, raw.elevation)  # (B, K, 4, N)
+    return _crop_transform(raw.foa, raw, augment=augment)
+
+
+def _crop_transform(foa: torch.Tensor, raw, *, augment: bool) -> torch.Tensor:
+    """Rotation to each crop centre, then mirror and gain: (B, 4, N) → (B, K, 4, N)."""
+    foa = ambisonics.rotate_to_front(foa[:, None], raw.azimuth, raw.elevation)  # (B, K, 4, N)
     if augment:
         foa = torch.where(raw.flip[..., None, None], ambisonics.mirror(foa), foa)
         foa = foa * raw.gain[..., None, None].to(foa.dtype)
     return foa
+
+
+def crop_mixing(raw, fmt: str, *, augment: bool = True) -> torch.Tensor:
+    """Each crop's audio as one linear map of the clip's FOA: rotation, mirror, gain and format.
+
+    ``audio_format(rotated_audio(raw), fmt) == crop_mixing(raw, fmt) @ raw.foa``
+    (every step is linear in the channels and sample-wise), obtained by sending
+    the 4 × 4 identity through those same steps, in float64.
+
+    Parameters
+    ----------
+    raw : RawBatch
+        Crop centres, flips and gains (B, K).
+    fmt : {"ambi", "mono", "stereo"}
+    augment : bool
+        As :func:`rotated_audio`.
+
+    Returns
+    -------
+    torch.Tensor, float64 (B, K, C, 4), C = 4, 1, 2.
+    """
+    b = raw.azimuth.shape[0]
+    identity = torch.eye(4, dtype=torch.float64, device=raw.azimuth.device).expand(b, 4, 4)  # 4 "samples"
+    return audio_format(_crop_transform(identity, raw, augment=augment), fmt)
 
 
 def build_batch(raw, *, fmt: str, features: str, crop_size: int = 112, sample_rate: int = 24000,
@@ -174,8 +241,7 @@ def build_batch(raw, *, fmt: str, features: str, crop_size: int = 112, sample_ra
     if stats is not None and (stats.fmt, stats.features) != (fmt, features):
         raise InputError(f"statistics are for {stats.fmt}+{stats.features}, the batch asks for {fmt}+{features}")
     video = crop_video(raw, crop_size=crop_size, augment=augment)
-    audio = audio_features(audio_format(rotated_audio(raw, augment=augment), fmt), features,
-                           sample_rate=sample_rate)
+    audio = crop_audio_features(raw, fmt, features, sample_rate=sample_rate, augment=augment)
     if normalize:
         mean = torch.as_tensor(stats.mean, device=audio.device, dtype=audio.dtype)
         std = torch.as_tensor(stats.std, device=audio.device, dtype=audio.dtype)

@@ -86,9 +86,15 @@ class ClipWindows(Dataset):
         per clip.
     clip_ids : collection of str, optional
         Only these clips (e.g. a Table I subset from ``avsa check --subset``).
+    in_memory : bool
+        Decode each clip whole on first use and keep it in this process's
+        memory (about duration × fps × H × W × 3 bytes per clip), cutting
+        later windows from it: the same windows, no decoding after the first
+        epoch. For caches small enough to fit (see :func:`decoded_bytes`).
 
     Items are dicts: ``clip_id`` (str), ``start_s`` (float, audio window start
-    in the clip, s), ``frames`` (uint8 tensor (n_frames, 3, H, W), equirect),
+    in the clip, s), ``frames`` (uint8 tensor (n_frames, 3, H, W), equirect,
+    channels-last in memory: a view of the decoded (n_frames, H, W, 3)),
     ``audio`` (float32 tensor (4, window_s·sample_rate), ambiX/SN3D),
     ``groundtruth`` (GroundTruth sliced to the audio window, or None).
     Unreadable clips raise :class:`MediaError` naming the file.
@@ -97,8 +103,10 @@ class ClipWindows(Dataset):
     def __init__(self, cache: Cache | str | os.PathLike, *, split: str | None = "train",
                  window_s: float = 1.0, n_frames: int = 8, fps: float = 16.0,
                  sample_rate: int = 24000, seed: int = 0, windows: list[Window] | None = None,
-                 clip_ids: Collection[str] | None = None):
+                 clip_ids: Collection[str] | None = None, in_memory: bool = False):
         self.cache = cache if isinstance(cache, Cache) else Cache(cache)
+        self.in_memory = in_memory
+        self._store: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.clips = self.cache.clips(split)
         if clip_ids is not None:
             wanted = set(clip_ids)
@@ -149,22 +157,57 @@ class ClipWindows(Dataset):
         _, _, lead_s = self._range(clip)
         start_s = first_frame / self.fps - lead_s
         n_samples = int(round(self.window_s * self.sample_rate))
-        audio = read_audio_window(self.cache.audio_path(clip), int(round(start_s * self.sample_rate)), n_samples)
-        frames = read_frame_window(self.cache.video_path(clip), first_frame, self.n_frames, fps=self.fps)
+        first_sample = int(round(start_s * self.sample_rate))
+        if self.in_memory:
+            frames, audio = self._from_store(clip, first_frame, first_sample, n_samples)
+        else:
+            audio = read_audio_window(self.cache.audio_path(clip), first_sample, n_samples)
+            frames = read_frame_window(self.cache.video_path(clip), first_frame, self.n_frames, fps=self.fps)
         groundtruth = self.cache.groundtruth(clip)
         if groundtruth is not None:
             groundtruth = groundtruth.slice(start_s, self.window_s)
         return {
             "clip_id": clip.clip_id,
             "start_s": float(start_s),
-            "frames": torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2))),
+            "frames": torch.from_numpy(frames).permute(0, 3, 1, 2),  # (T, 3, H, W), channels-last memory
             "audio": torch.from_numpy(audio),
             "groundtruth": groundtruth,
         }
 
 
-def read_audio_window(path: os.PathLike, start: int, n_samples: int) -> np.ndarray:
-    """Samples ``[start, start + n_samples)`` of a cached FLAC as float32 (C, n_samples).
+    def _from_store(self, clip: ClipRecord, first_frame: int, first_sample: int,
+                    n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """A window cut from the clip decoded whole (once per process): the same arrays as decoding it."""
+        if clip.clip_id not in self._store:
+            from avsa.media import io
+
+            video = io.read_frames(self.cache.video_path(clip), fps=self.fps, projection="equirectangular")
+            self._store[clip.clip_id] = (video, read_audio_window(self.cache.audio_path(clip), 0, None))
+        video, audio = self._store[clip.clip_id]
+        if first_frame + self.n_frames > len(video):
+            raise MediaError(self.cache.video_path(clip), f"cached video ends before frame {first_frame + self.n_frames}")
+        if first_sample + n_samples > audio.shape[1]:
+            raise MediaError(self.cache.audio_path(clip), f"cached audio ends before sample {first_sample + n_samples}")
+        # copies: a window must not keep (or ship to another process) the whole clip's buffer
+        return video[first_frame:first_frame + self.n_frames].copy(), audio[:, first_sample:first_sample + n_samples].copy()
+
+
+def decoded_bytes(cache: Cache, clips: Collection[ClipRecord], fps: float, sample_rate: int) -> int:
+    """Memory that ``in_memory`` needs for ``clips``: frames at ``fps`` (uint8 RGB) and 4-ch float32 audio."""
+    from avsa.media import io
+
+    clips = list(clips)
+    if not clips:
+        return 0
+    info = io.probe(cache.video_path(clips[0]))  # cached clips share one size and layout
+    seconds = sum(clip.duration_s for clip in clips)
+    frame_bytes = (info.width or 0) * (info.height or 0) * 3
+    audio_bytes = 4 * 4 * sample_rate
+    return int(seconds * (fps * frame_bytes + audio_bytes))
+
+
+def read_audio_window(path: os.PathLike, start: int, n_samples: int | None) -> np.ndarray:
+    """Samples ``[start, start + n_samples)`` of a cached FLAC as float32 (C, n_samples); None: to the end.
 
     Raises
     ------
@@ -174,10 +217,10 @@ def read_audio_window(path: os.PathLike, start: int, n_samples: int) -> np.ndarr
     try:
         with soundfile.SoundFile(path) as handle:
             handle.seek(start)
-            audio = handle.read(n_samples, dtype="float32", always_2d=True)
+            audio = handle.read(-1 if n_samples is None else n_samples, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
         raise MediaError(path, f"unreadable cached audio ({exc})") from None
-    if audio.shape[0] != n_samples:
+    if n_samples is not None and audio.shape[0] != n_samples:
         raise MediaError(path, f"cached audio ends before sample {start + n_samples}")
     return np.ascontiguousarray(audio.T)
 

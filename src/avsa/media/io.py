@@ -296,7 +296,11 @@ def _pick_nearest(p: Path, container, stream, targets: np.ndarray, native_fps: f
     n_decoded = 0
     try:
         if targets[0] > 0:
-            container.seek(int(max(0.0, targets[0] - frame_period) / tb), stream=stream, backward=True)
+            # The nearest frame to targets[0] is no earlier than half a period before it; a target on
+            # the frame grid is a frame itself, so decoding starts at the keyframe at or before it.
+            on_grid = native_fps and abs(targets[0] * native_fps - round(targets[0] * native_fps)) < 1e-6
+            seek = round(targets[0] / tb) if on_grid else int(max(0.0, targets[0] - frame_period / 2) / tb)
+            container.seek(seek, stream=stream, backward=True)
         for frame in container.decode(stream):
             n_decoded += 1
             t = float(frame.pts * tb) if frame.pts is not None else (frame.time or 0.0)

@@ -13,9 +13,10 @@ ambisonics
     ``encode``, ``to_ambix``/``from_ambix``, ``rotate``, ``rotate_to_front``,
     ``mirror``, ``beamform``, ``to_stereo``, ``validity_ratio``, ``diagnose``.
 projection
-    ``gnomonic_rays``, ``gnomonic_crop`` (one batched sampling call),
-    ``crop_coordinates``.
+    ``gnomonic_rays``, ``gnomonic_crop`` (one sampling map per crop, shared by
+    its frames), ``crop_coordinates``.
 features
     ``log_mel``, ``foa_intensity``, ``stereo_icf``, ``feature_stack``,
+    ``feature_stack_mixed`` (features of linear mixtures from one analysis),
     ``mel_filterbank``, ``stft``.
 """

@@ -38,6 +38,7 @@ __all__ = [
     "foa_intensity",
     "stereo_icf",
     "feature_stack",
+    "feature_stack_mixed",
     "feature_channels",
 ]
 
@@ -170,9 +171,15 @@ def stft(x: Any, *, n_fft: int = 512, hop_length: int = 240) -> torch.Tensor:
     if t.ndim < 1 or t.shape[-1] < hop_length:
         raise InputError(f"x must have at least hop_length = {hop_length} samples on its last axis, got shape {tuple(t.shape)}")
     lead, n = t.shape[:-1], t.shape[-1]
-    flat = t.reshape(-1, n)
+    spec = _stft_bins_first(t, n_fft, hop_length)  # (B, K, T)
+    return spec.transpose(-1, -2).reshape(*lead, n // hop_length, n_fft // 2 + 1)
+
+
+def _stft_bins_first(t: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    """:func:`stft` of checked signals (..., N) as (B, K, T), B the flattened leading dimensions."""
+    n = t.shape[-1]
     spec = torch.stft(
-        flat,
+        t.reshape(-1, n),
         n_fft,
         hop_length=hop_length,
         window=_window(n_fft, t.device, t.dtype),
@@ -180,8 +187,7 @@ def stft(x: Any, *, n_fft: int = 512, hop_length: int = 240) -> torch.Tensor:
         pad_mode="constant",
         return_complex=True,
     )  # (B, K, 1 + N // hop)
-    frames = n // hop_length
-    return spec[..., :frames].transpose(-1, -2).reshape(*lead, frames, n_fft // 2 + 1)
+    return spec[..., : n // hop_length]
 
 
 def _to_mel(power: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
@@ -192,35 +198,56 @@ def _to_mel(power: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- features from spectra
 
 
-def _log_mel_of(spec: torch.Tensor, mel: torch.Tensor, floor: float) -> torch.Tensor:
-    return torch.log(_to_mel(spec.real.square() + spec.imag.square(), mel) + floor)
+def _power(spec: torch.Tensor) -> torch.Tensor:
+    """|STFT|² of complex spectra."""
+    return spec.real.square() + spec.imag.square()
 
 
-def _intensity_of(spec: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
-    """spec (..., 4, T, K) ambiX → (..., 3, T, F) IV in x, y, z order."""
-    w = spec[..., 0:1, :, :]
-    v = spec[..., [3, 1, 2], :, :]  # X, Y, Z
-    numerator = _to_mel(2.0 * (w.conj() * v).real, mel)  # (..., 3, T, F)
-    denominator = _to_mel((spec.real.square() + spec.imag.square()).sum(-3, keepdim=True), mel)  # (..., 1, T, F)
+def _log_of(mel_power: torch.Tensor, floor: float) -> torch.Tensor:
+    """Log-mel from mel-band power (which must be >= 0)."""
+    return torch.log(mel_power + floor)
+
+
+def _intensity_from(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    """IV from its mel-band numerator 2Re(W*[X, Y, Z]) (..., 3, T, F) and denominator Σ|·|² (..., 1, T, F)."""
     positive = denominator > 0
     iv = numerator / torch.where(positive, denominator, torch.ones_like(denominator))
     return torch.where(positive, iv, torch.zeros_like(iv)).clamp(-1.0, 1.0)
 
 
-def _icf_of(spec: torch.Tensor, mel: torch.Tensor, floor: float) -> torch.Tensor:
-    """spec (..., 2, T, K) L, R → (..., 3, T, F): ILD (dB), cos IPD, sin IPD."""
-    left, right = spec[..., 0, :, :], spec[..., 1, :, :]
-    p_left = _to_mel(left.real.square() + left.imag.square(), mel)
-    p_right = _to_mel(right.real.square() + right.imag.square(), mel)
+def _icf_from(p_left: torch.Tensor, p_right: torch.Tensor, c_re: torch.Tensor, c_im: torch.Tensor,
+              floor: float) -> torch.Tensor:
+    """ICF (..., 3, T, F) from mel-band powers of L, R and the real, imaginary parts of M·(L R*)."""
     ild = 10.0 * torch.log10(p_left + floor) - 10.0 * torch.log10(p_right + floor)
-    cross = left * right.conj()
-    c_re, c_im = _to_mel(cross.real, mel), _to_mel(cross.imag, mel)
     magnitude = torch.hypot(c_re, c_im)
     nonzero = magnitude > 0
     safe = torch.where(nonzero, magnitude, torch.ones_like(magnitude))
     cos_ipd = torch.where(nonzero, c_re / safe, torch.ones_like(c_re))
     sin_ipd = torch.where(nonzero, c_im / safe, torch.zeros_like(c_im))
     return torch.stack([ild, cos_ipd, sin_ipd], dim=-3)
+
+
+def _log_mel_of(spec: torch.Tensor, mel: torch.Tensor, floor: float, power: torch.Tensor | None = None) -> torch.Tensor:
+    return _log_of(_to_mel(_power(spec) if power is None else power, mel), floor)
+
+
+def _intensity_of(spec: torch.Tensor, mel: torch.Tensor, power: torch.Tensor | None = None) -> torch.Tensor:
+    """spec (..., 4, T, K) ambiX → (..., 3, T, F) IV in x, y, z order (``power``: its |spec|², if known)."""
+    w = spec[..., 0:1, :, :]
+    v = spec[..., [3, 1, 2], :, :]  # X, Y, Z
+    numerator = _to_mel(2.0 * (w.conj() * v).real, mel)  # (..., 3, T, F)
+    power = _power(spec) if power is None else power
+    denominator = _to_mel(power.sum(-3, keepdim=True), mel)  # (..., 1, T, F)
+    return _intensity_from(numerator, denominator)
+
+
+def _icf_of(spec: torch.Tensor, mel: torch.Tensor, floor: float, power: torch.Tensor | None = None) -> torch.Tensor:
+    """spec (..., 2, T, K) L, R → (..., 3, T, F): ILD (dB), cos IPD, sin IPD."""
+    left, right = spec[..., 0, :, :], spec[..., 1, :, :]
+    power = _power(spec) if power is None else power
+    p_left, p_right = _to_mel(power[..., 0, :, :], mel), _to_mel(power[..., 1, :, :], mel)
+    cross = left * right.conj()
+    return _icf_from(p_left, p_right, _to_mel(cross.real, mel), _to_mel(cross.imag, mel), floor)
 
 
 def _prepare(x: Any, name: str, channels: int | None, sample_rate: float, n_fft: int, hop_length: int, n_mels: int, fmin: float, fmax: float | None):
@@ -401,9 +428,179 @@ def feature_stack(
         raise InputError(f"unknown features {features!r}; expected 'mel', 'iv' or 'icf'")
     channels = {"mel": None, "iv": 4, "icf": 2}[features]
     spec, mel = _prepare(audio, "audio", channels, sample_rate, n_fft, hop_length, n_mels, fmin, fmax)
-    parts = [_log_mel_of(spec, mel, floor)]
+    power = _power(spec)  # shared by the log-mel and the IV / ICF parts
+    parts = [_log_mel_of(spec, mel, floor, power)]
     if features == "iv":
-        parts.append(_intensity_of(spec, mel))
+        parts.append(_intensity_of(spec, mel, power))
     elif features == "icf":
-        parts.append(_icf_of(spec, mel, floor))
+        parts.append(_icf_of(spec, mel, floor, power))
+    return torch.cat(parts, dim=-3)
+
+
+# --------------------------------------------------------------------------- features of mixtures, from cross-spectra
+
+
+@functools.lru_cache(maxsize=32)
+def _mel_two_bands(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float, device: torch.device,
+                   dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """The mel filterbank as, for every bin k, its two bands (b_k, b_k + 1) and weights.
+
+    Each bin lies under at most two neighbouring triangles, so the sum Σ_k M_bk x_k
+    reads every x_k twice instead of n_mels times. None if some bin does not fit
+    that pattern (then the dense product is used).
+    """
+    mel = _mel_numpy(sample_rate, n_fft, n_mels, fmin, fmax)
+    low = np.zeros(mel.shape[1], dtype=np.int64)
+    for k in range(mel.shape[1]):
+        bands = np.nonzero(mel[:, k])[0]
+        if len(bands) > 2 or (len(bands) == 2 and bands[1] != bands[0] + 1):
+            return None
+        low[k] = bands[0] if len(bands) else 0
+    high = np.minimum(low + 1, n_mels - 1)
+    w_low = mel[low, np.arange(mel.shape[1])]
+    w_high = np.where(high > low, mel[high, np.arange(mel.shape[1])], 0.0)
+
+    def tensor(x, dt=None):
+        return torch.as_tensor(x, dtype=dt, device=device)
+
+    return tensor(low), tensor(high), tensor(w_low[:, None], dtype), tensor(w_high[:, None], dtype)
+
+
+def _to_mel_bins_first(x: torch.Tensor, mel: torch.Tensor, two_bands, out: torch.Tensor) -> torch.Tensor:
+    """Σ_k M_bk x_k for x laid out (K, R) (bins first) into ``out`` (F, R), which must hold zeros."""
+    if two_bands is None:
+        return torch.matmul(mel.to(x.dtype), x, out=out)
+    low, high, w_low, w_high = two_bands
+    return out.index_add_(0, low, x * w_low).index_add_(0, high, x * w_high)
+
+
+def _pairs(channels: int) -> tuple[list[int], list[int]]:
+    """Channel pairs (i, j), i <= j, in a fixed order: the unique entries of a C × C Hermitian matrix."""
+    rows, cols = np.triu_indices(channels)
+    return rows.tolist(), cols.tolist()
+
+
+def _form_coefficients(p: torch.Tensor, q: torch.Tensor, channels: int, *, imaginary: bool = False) -> torch.Tensor:
+    """Coefficients over the unique pairs of pᵀ·H·q for H Hermitian: its real part (symmetric) or,
+    with ``imaginary``, its imaginary part (antisymmetric). p, q (..., C) → (..., n_pairs)."""
+    rows, cols = _pairs(channels)
+    pi, pj, qi, qj = p[..., rows], p[..., cols], q[..., rows], q[..., cols]
+    diagonal = torch.tensor([i == j for i, j in zip(rows, cols)], device=p.device)
+    if imaginary:  # Im H_ij = −Im H_ji, Im H_ii = 0
+        return torch.where(diagonal, torch.zeros_like(pi), pi * qj - pj * qi)
+    return torch.where(diagonal, pi * qi, pi * qj + pj * qi)  # Re H_ij = Re H_ji
+
+
+def feature_stack_mixed(
+    audio: Any,
+    matrices: Any,
+    sample_rate: float,
+    *,
+    features: FeatureName = "mel",
+    n_fft: int = 512,
+    hop_length: int = 240,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    floor: float = LOG_FLOOR,
+) -> torch.Tensor:
+    """:func:`feature_stack` of linear mixtures ``matrices @ audio``, from one analysis of ``audio``.
+
+    Every feature is a quadratic (log-mel power, IV denominator, ILD) or
+    bilinear (IV numerator, ICF cross-spectrum) form of the channels, and
+    the STFT and the mel sums are linear: with S the STFT of ``audio`` and
+    H_ij = Σ_k M_bk S_i S_j* its mel-band cross-spectra (C(C + 1)/2 real and
+    C(C − 1)/2 imaginary parts per band and frame, computed once), the
+    mixture y = Q·x has mel power Σ_ij Q_ci Q_cj Re H_ij and cross-spectrum
+    Σ_ij Q_ai Q_bj H_ij. The cross-spectra and the forms are evaluated in
+    float64 (their cancellation errors then stay below those of mixing in
+    float32 first), and negative rounding residues of a power are set to 0;
+    the rest in the dtype of ``audio``.
+
+    Parameters
+    ----------
+    audio : array_like, shape (..., C, N)
+        Signals mixed by every matrix (e.g. ambiX FOA, C = 4).
+    matrices : array_like, shape (..., K, C', C)
+        K mixing matrices per signal (leading dimensions broadcast with
+        ``audio.shape[:-2]``); C' = 4 for ``"iv"`` (ambiX W, Y, Z, X out),
+        2 for ``"icf"`` (L, R out), any for ``"mel"``.
+    sample_rate : float
+        Hz.
+    features, n_fft, hop_length, n_mels, fmin, fmax, floor
+        As in :func:`feature_stack`.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., K, C'', T, F)
+        Equal to ``feature_stack(matrices @ audio)`` up to rounding; the
+        dtype of ``audio``.
+    """
+    if features not in ("mel", "iv", "icf"):
+        raise InputError(f"unknown features {features!r}; expected 'mel', 'iv' or 'icf'")
+    _check_options(sample_rate, n_fft, hop_length, n_mels)
+    x = _audio(audio, "audio", None, hop_length)
+    q = _as_float(matrices, "matrices", like=x).to(torch.float64)
+    c = x.shape[-2]
+    out_channels = {"mel": None, "iv": 4, "icf": 2}[features]
+    if q.ndim < 3 or q.shape[-1] != c or (out_channels is not None and q.shape[-2] != out_channels):
+        raise InputError(f"matrices must have shape (..., K, {out_channels or 'C'}', {c}) for {features!r} "
+                         f"features of {c}-channel audio, got {tuple(q.shape)}")
+    fmax_hz = sample_rate / 2.0 if fmax is None else fmax
+    mel = mel_filterbank(sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax_hz, device=x.device,
+                         dtype=torch.float64)
+    two_bands = _mel_two_bands(float(sample_rate), int(n_fft), int(n_mels), float(fmin), float(fmax_hz), x.device,
+                               torch.float64)
+
+    # Cross-spectra, float64, bins first: every product and mel sum runs on contiguous (K, R) blocks.
+    lead, t = x.shape[:-2], x.shape[-1] // hop_length
+    spec = _stft_bins_first(x, n_fft, hop_length)
+    spec = spec.reshape(-1, c, *spec.shape[-2:])  # (L, C, K, T)
+
+    def bins_first(part: torch.Tensor) -> torch.Tensor:  # (L, K, T) → (K, L·T), float64
+        return part.permute(1, 0, 2).to(torch.float64).reshape(part.shape[1], -1)
+
+    re = [bins_first(spec[:, i].real) for i in range(c)]
+    im = [bins_first(spec[:, i].imag) for i in range(c)]
+    rows, cols = _pairs(c)
+    real = re[0].new_zeros(len(rows), n_mels, re[0].shape[1])  # (P, F, L·T): Re S_i S_j*
+    for p, (i, j) in enumerate(zip(rows, cols)):
+        _to_mel_bins_first(torch.addcmul(re[i] * re[j], im[i], im[j]), mel, two_bands, real[p])
+    imag = None
+    if features == "icf":  # Im S_i S_j* = Im_i Re_j − Re_i Im_j
+        imag = torch.zeros_like(real)
+        for p, (i, j) in enumerate(zip(rows, cols)):
+            _to_mel_bins_first(torch.addcmul(im[i] * re[j], re[i], im[j], value=-1.0), mel, two_bands, imag[p])
+
+    def layout(parts: torch.Tensor) -> torch.Tensor:
+        """(P, F, L·T) → (*lead, P, T, F)."""
+        n_p, f = parts.shape[:2]
+        return parts.reshape(n_p, f, -1, t).permute(2, 0, 3, 1).reshape(*lead, n_p, t, f)
+
+    def forms(coefficients: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
+        """Σ_pairs coefficients (..., K, Q, P) × parts (..., P, T, F) → (..., K, Q, T, F), in x's dtype."""
+        batch = torch.broadcast_shapes(coefficients.shape[:-3], parts.shape[:-3])
+        k, n_q, n_p = coefficients.shape[-3:]
+        out = coefficients.expand(*batch, k, n_q, n_p).reshape(*batch, k * n_q, n_p) @ \
+            parts.expand(*batch, n_p, t, parts.shape[-1]).reshape(*batch, n_p, -1)
+        return out.reshape(*batch, k, n_q, t, parts.shape[-1]).to(x.dtype)  # cancellations done
+
+    # One product per kind of cross-spectrum: the powers Q_c·Re H·Q_c of every output c, with the
+    # IV numerators 2 Re(W* V) (V = X, Y, Z) or the real part of L R* stacked after them.
+    coefficients = [_form_coefficients(q, q, c)]  # (..., K, C', P)
+    if features == "iv":
+        w, xyz = q[..., 0:1, :], q[..., [3, 1, 2], :]  # output rows W and X, Y, Z
+        coefficients.append(2.0 * _form_coefficients(w, xyz, c))
+    elif features == "icf":
+        coefficients.append(_form_coefficients(q[..., 0:1, :], q[..., 1:2, :], c))
+    n_out = q.shape[-2]
+    values = forms(torch.cat(coefficients, dim=-2), layout(real))
+    power = values[..., :n_out, :, :].clamp_min(0.0)  # (..., K, C', T, F)
+    parts = [_log_of(power, floor)]
+    if features == "iv":
+        parts.append(_intensity_from(values[..., n_out:, :, :], power.sum(-3, keepdim=True)))
+    elif features == "icf":
+        c_im = forms(_form_coefficients(q[..., 0:1, :], q[..., 1:2, :], c, imaginary=True), layout(imag))
+        parts.append(_icf_from(power[..., 0, :, :], power[..., 1, :, :], values[..., n_out, :, :], c_im[..., 0, :, :],
+                               floor))
     return torch.cat(parts, dim=-3)

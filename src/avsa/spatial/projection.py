@@ -4,8 +4,15 @@ A crop centred at (θ0, φ0) with horizontal field of view f and N × N pixels
 looks along the camera C = Rz(θ0)·Ry(−φ0) = Mᵀ (M = ``front_rotation``). Its
 pixel (row i, column j) has camera ray (1, −a_j, −b_i)/‖·‖ with
 a_j, b_i = linspace(−tan(f/2), tan(f/2), N): columns run left → right, rows
-top → bottom. All crops of all frames are sampled by one bilinear
-``grid_sample`` call; columns wrap around the seam, rows are clamped.
+top → bottom.
+
+Sampling: one map of frame positions per crop, shared by all the frames it
+is applied to; columns wrap around the ±180° seam, rows are clamped. uint8
+frames on the CPU are sampled with OpenCV's bilinear ``remap`` (fixed-point:
+positions in 1/32 pixel, values rounded to integers), one call per frame
+(per channel when the frame is not channels-last in memory); everything
+else (float frames, CUDA tensors, or no OpenCV) goes through one torch
+``grid_sample`` call for all crops of all frames.
 """
 
 from __future__ import annotations
@@ -17,7 +24,12 @@ import torch
 import torch.nn.functional as F
 
 from avsa.errors import InputError
-from avsa.spatial.sphere import _as_float, _broadcast, _common, _size, direction_to_equirect, direction_vector, front_rotation
+from avsa.spatial.sphere import _as_float, _broadcast, _common, _equirect_uv, _size, direction_vector, front_rotation
+
+try:  # OpenCV is a dependency; the torch path below covers an install without it
+    import cv2
+except ImportError:  # pragma: no cover - exercised only without OpenCV
+    cv2 = None
 
 __all__ = ["gnomonic_rays", "gnomonic_crop", "crop_coordinates"]
 
@@ -54,19 +66,40 @@ def gnomonic_rays(azimuth: Any, elevation: Any, fov: Any, size: int) -> torch.Te
     """
     n = _size(size, "size")
     az, el, fv = _crop_params(azimuth, elevation, fov)
+    rays = torch.stack(_camera_rays(az, el, fv, n), dim=-1)
+    return rays / torch.linalg.vector_norm(rays, dim=-1, keepdim=True)
+
+
+def _camera_rays(az: torch.Tensor, el: torch.Tensor, fv: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Unnormalised world rays C·(1, −a_j, −b_i) of every pixel: x, y, z, each (..., N, N).
+
+    Element-wise products only (no matrix product over the pixels), so every
+    pixel's ray is computed the same way whatever the batch shape; each
+    component is a contiguous tensor (fast element-wise kernels downstream).
+    """
     t = torch.tan(fv / 2)[..., None]  # (..., 1)
     steps = torch.linspace(-1.0, 1.0, n, dtype=t.dtype, device=t.device) if n > 1 else t.new_zeros(1)
     ab = t * steps  # (..., N): a_j for columns, b_i for rows
-    a = ab[..., None, :].expand(*ab.shape[:-1], n, n)  # varies along columns
-    b = ab[..., :, None].expand(*ab.shape[:-1], n, n)  # varies along rows
-    camera = torch.stack([torch.ones_like(a), -a, -b], dim=-1)
-    camera = camera / torch.linalg.vector_norm(camera, dim=-1, keepdim=True)
+    a = ab[..., None, :]  # (..., 1, N), varies along columns
+    b = ab[..., :, None]  # (..., N, 1), varies along rows
     cam_to_world = front_rotation(az, el).transpose(-1, -2)  # C = Mᵀ, (..., 3, 3)
-    return torch.einsum("...rc,...ijc->...ijr", cam_to_world, camera)
+    c = cam_to_world[..., None, None, :, :]  # (..., 1, 1, 3, 3)
+    return tuple(c[..., r, 0] - a * c[..., r, 1] - b * c[..., r, 2] for r in range(3))
+
+
+def _sampling_map(az: torch.Tensor, el: torch.Tensor, fv: torch.Tensor, n: int, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Array-index positions (x, y) in a W × H frame of every crop pixel, each (..., N, N).
+
+    x = u − ½ in [−½, W − ½) (the sampler wraps it around the seam), y = v − ½
+    clamped to [0, H − 1] (rows are clamped, as a replicated border would).
+    """
+    x, y, z = _camera_rays(az, el, fv, n)
+    u, v = _equirect_uv(torch.atan2(y, x), torch.atan2(z, torch.hypot(x, y)), w, h)  # u in [0, W)
+    return u - 0.5, (v - 0.5).clamp(0.0, h - 1.0)
 
 
 def gnomonic_crop(frames: Any, azimuth: Any, elevation: Any, fov: Any, size: int) -> torch.Tensor:
-    """Perspective crops of equirectangular frames, all in one sampling call.
+    """Perspective crops of equirectangular frames, one sampling map per crop.
 
     Parameters
     ----------
@@ -92,8 +125,10 @@ def gnomonic_crop(frames: Any, azimuth: Any, elevation: Any, fov: Any, size: int
     -------
     torch.Tensor, shape as above
         Bilinear samples. Float input keeps its dtype and scale; **uint8 input
-        gives float32 in 0..255** (not rounded; ``.round().to(torch.uint8)``
-        for images).
+        gives float32 in 0..255** (``.round().to(torch.uint8)`` for images; on
+        the CPU the values are already integers, from OpenCV's fixed-point
+        kernel). May be a non-contiguous view (channels-last for frames that
+        are channels-last in memory, the fastest layout on the CPU).
     """
     n = _size(size, "size")
     f = frames if isinstance(frames, torch.Tensor) else torch.as_tensor(np.ascontiguousarray(frames))
@@ -130,13 +165,58 @@ def gnomonic_crop(frames: Any, azimuth: Any, elevation: Any, fov: Any, size: int
     n_batch = int(torch.Size(batch).numel())
     n_rest = int(torch.Size(rest).numel())
 
-    # Grid: (P, K, N, N, 2) pixel positions in the frame (array index = coordinate − ½).
-    rays = gnomonic_rays(az.expand(*batch, k), el.expand(*batch, k), fv.expand(*batch, k), n)
-    ray_az = torch.atan2(rays[..., 1], rays[..., 0])
-    ray_el = torch.atan2(rays[..., 2], torch.hypot(rays[..., 0], rays[..., 1]))
-    u, v = direction_to_equirect(ray_az, ray_el, w, h)  # u in [0, W)
-    x = u - 0.5 + 1.0  # index in the frame padded by one wrapped column on each side
-    y = v - 0.5
+    if cv2 is not None and f.dtype == torch.uint8 and f.device.type == "cpu":
+        x, y = _map_float32(az, el, fv, batch, k, n, w, h)
+        out = _remap_uint8(f, x, y, batch, rest, k, n)  # (P, K, R, C, N, N) float32
+    else:
+        out = _grid_sample(f, az, el, fv, batch, rest, k, n, sample_dtype)
+    out = out.reshape(*batch, k, *rest, c, n, n)
+    return out.squeeze(len(batch)) if scalar else out
+
+
+def _map_float32(az, el, fv, batch, k, n, w, h):
+    """:func:`_sampling_map` for (*batch, K) crops as float32 (P, K·N, N) NumPy arrays."""
+    x, y = _sampling_map(*(t.to(torch.float32).expand(*batch, k) for t in (az, el, fv)), n, w, h)
+    n_batch = int(torch.Size(batch).numel())
+    return x.reshape(n_batch, k * n, n).numpy(), y.reshape(n_batch, k * n, n).numpy()
+
+
+def _remap_uint8(f: torch.Tensor, x: np.ndarray, y: np.ndarray, batch, rest, k: int, n: int) -> torch.Tensor:
+    """OpenCV bilinear samples of uint8 frames (*L, C, H, W) at maps (P, K·N, N) → (P, K, R, C, N, N)."""
+    c, h, w = f.shape[-3:]
+    n_batch, n_rest = x.shape[0], int(torch.Size(rest).numel())
+    frames = f.expand(*batch, *rest, c, h, w)
+    channels_last = c <= 4 and frames.stride(-3) == 1 and frames.stride(-1) == c and frames.stride(-2) == w * c
+    if channels_last:  # one call per frame, all channels at once
+        out = np.empty((n_batch, n_rest, k * n, n, c), dtype=np.uint8)
+    else:  # one call per channel plane
+        out = np.empty((n_batch, n_rest, c, k * n, n), dtype=np.uint8)
+    fixed = [cv2.convertMaps(x[p], y[p], cv2.CV_16SC2) for p in range(n_batch)]  # one per crop set, all frames
+    for index, lead in enumerate(np.ndindex(*batch, *rest)):
+        p, r = divmod(index, n_rest)
+        fixed_x, fixed_y = fixed[p]
+        frame = frames[lead]  # (C, H, W)
+        if channels_last:
+            cv2.remap(frame.permute(1, 2, 0).numpy(), fixed_x, fixed_y, cv2.INTER_LINEAR,
+                      dst=out[p, r].reshape(k * n, n, c), borderMode=cv2.BORDER_WRAP)
+        else:
+            for channel in range(c):
+                plane = frame[channel]
+                plane = plane.numpy() if plane.is_contiguous() else plane.contiguous().numpy()
+                cv2.remap(plane, fixed_x, fixed_y, cv2.INTER_LINEAR, dst=out[p, r, channel], borderMode=cv2.BORDER_WRAP)
+    samples = torch.from_numpy(out).to(torch.float32)
+    if channels_last:  # (P, R, K, N, N, C) → (P, K, R, C, N, N), a channels-last view
+        return samples.reshape(n_batch, n_rest, k, n, n, c).permute(0, 2, 1, 5, 3, 4)
+    return samples.reshape(n_batch, n_rest, c, k, n, n).permute(0, 3, 1, 2, 4, 5)
+
+
+def _grid_sample(f, az, el, fv, batch, rest, k, n, sample_dtype) -> torch.Tensor:
+    """Bilinear ``grid_sample`` of frames (*L, C, H, W) for (*batch, K) crops → (P, K, R, C, N, N)."""
+    c, h, w = f.shape[-3:]
+    n_batch = int(torch.Size(batch).numel())
+    n_rest = int(torch.Size(rest).numel())
+    x, y = _sampling_map(az.expand(*batch, k), el.expand(*batch, k), fv.expand(*batch, k), n, w, h)
+    x = x + 1.0  # index in the frame padded by one wrapped column on each side
     grid = torch.stack([2.0 * x / (w + 1) - 1.0, 2.0 * y / (h - 1) - 1.0], dim=-1)  # align_corners=True
     grid = grid.reshape(n_batch, k * n, n, 2)  # crops stacked along the output height
 
@@ -147,9 +227,7 @@ def gnomonic_crop(frames: Any, azimuth: Any, elevation: Any, fov: Any, size: int
     padded[..., 0] = frames_b[..., -1]
     padded[..., w + 1] = frames_b[..., 0]
     out = F.grid_sample(padded, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    out = out.reshape(n_batch, n_rest, c, k, n, n).permute(0, 3, 1, 2, 4, 5)  # (P, K, R, C, N, N)
-    out = out.reshape(*batch, k, *rest, c, n, n)
-    return out.squeeze(len(batch)) if scalar else out
+    return out.reshape(n_batch, n_rest, c, k, n, n).permute(0, 3, 1, 2, 4, 5)  # (P, K, R, C, N, N)
 
 
 def crop_coordinates(

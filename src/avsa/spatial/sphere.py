@@ -196,6 +196,11 @@ def direction_to_equirect(azimuth: Any, elevation: Any, width: int, height: int)
     """
     w, h = _size(width, "width"), _size(height, "height")
     az, el = _angles(azimuth, elevation)
+    return _equirect_uv(az, el, w, h)
+
+
+def _equirect_uv(az: torch.Tensor, el: torch.Tensor, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`direction_to_equirect` of checked tensors (no input checks: for hot paths)."""
     u = torch.remainder(w * (0.5 - az / (2 * math.pi)), w)
     u = torch.where(u >= w, u - w, u)  # remainder can round up to w
     v = h * (0.5 - el / math.pi)

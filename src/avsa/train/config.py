@@ -58,7 +58,8 @@ class DataConfig:
     exactly in front is no shortcut; evaluation crops are never jittered."""
     normalize: bool = True
     """Normalise log-mel bands with ``CACHE/stats`` (run ``avsa stats`` first)."""
-    num_workers: int = 0
+    num_workers: int | str = "auto"
+    """Decoding worker processes per training process; ``auto`` sizes them to the machine's CPUs."""
 
 
 @dataclass
@@ -140,6 +141,9 @@ class TrainConfig:
         _one_of("data.format", d.format, FORMATS)
         _one_of("data.features", d.features, FEATURES)
         _one_of("model.norm", self.model.norm, ("batch", "group"))
+        if d.num_workers != "auto" and (isinstance(d.num_workers, bool) or not isinstance(d.num_workers, int)
+                                        or d.num_workers < 0):
+            raise ConfigError(f"data.num_workers: expected an integer >= 0 or 'auto', got {d.num_workers!r}")
         if (d.format, d.features) not in VALID_AUDIO:
             raise ConfigError(
                 f"data.format={d.format!r} with data.features={d.features!r} is not a valid pair; "

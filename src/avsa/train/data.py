@@ -9,6 +9,7 @@ with ``B/W`` clips each see the same global batch as one process with ``B``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import math
 from pathlib import Path
@@ -76,6 +77,7 @@ def stage_dataset(config: TrainConfig, stage: str) -> SampleDataset:
         detector=d.detector, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps,
         sample_rate=d.sample_rate, seed=seed, augment=d.augment, clip_ids=read_clip_list(d.clips),
         crop_jitter=math.radians(d.crop_jitter_deg) if d.augment else 0.0,
+        in_memory="auto",  # training reads every clip epoch after epoch: small caches stay decoded
     )
 
 
@@ -126,6 +128,7 @@ class TrainBatches:
         )
         per_epoch = self.loader.batches_per_epoch()
         self.per_epoch = per_epoch
+        self._prefetch: concurrent.futures.Future | None = None
         self._batches = self.loader.forever(start_epoch=start_step // per_epoch,
                                             start_batch=start_step % per_epoch)
         stats = load_stats(d.cache, d.format, d.features) if d.normalize else None
@@ -148,9 +151,6 @@ class TrainBatches:
 
     def __iter__(self):
         return self
-
-    def __next__(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self._build(self._next_usable())
 
     def _next_usable(self):
         """The next batch with enough readable clips for the loss; bounded attempts.
@@ -175,12 +175,28 @@ class TrainBatches:
             f"above); repair the cache (rerun avsa prepare) or lower {self.stage}.batch_size"
         )
 
-    def _build(self, raw) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        raw = raw.to(self.device, non_blocking=True)
+    def _build(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        raw = self._next_usable().to(self.device, non_blocking=True)
         with torch.no_grad():
             video, audio = self.builder(raw)
         directions = torch.stack([raw.azimuth, raw.elevation], dim=-1)
         return video, audio, directions
 
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.device.type != "cpu":  # the device runs the building asynchronously already
+            return self._build()
+        # On the CPU the next batch is built in a background thread while the caller trains on this one
+        # (torch, OpenCV and the decoders release the GIL): the same batches, in the same order.
+        if self._prefetch is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="avsa-batches")
+            self._prefetch = self._executor.submit(self._build)
+        batch = self._prefetch.result()
+        self._prefetch = self._executor.submit(self._build)
+        return batch
+
     def close(self) -> None:
+        if self._prefetch is not None:
+            concurrent.futures.wait([self._prefetch])  # the generator must not be running when closed
+            self._executor.shutdown()
+            self._prefetch = None
         self._batches.close()
