@@ -14,6 +14,7 @@ rate of decoding the cache end to end (the limit).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -199,7 +200,15 @@ def decoded_bytes(cache: Cache, clips: Collection[ClipRecord], fps: float, sampl
     clips = list(clips)
     if not clips:
         return 0
-    info = io.probe(cache.video_path(clips[0]))  # cached clips share one size and layout
+    info = None
+    for clip in clips[:8]:  # cached clips share one size and layout: the first readable one tells
+        try:
+            info = io.probe(cache.video_path(clip))
+            break
+        except MediaError:
+            continue
+    if info is None:  # nothing readable to size: decode window by window (the loader reports the files)
+        return sys.maxsize
     seconds = sum(clip.duration_s for clip in clips)
     frame_bytes = (info.width or 0) * (info.height or 0) * 3
     audio_bytes = 4 * 4 * sample_rate
