@@ -29,7 +29,7 @@ AVC_BAR = 3.0  # held-out AVC contrastive accuracy, in multiples of its chance l
 LOCALIZATION_BAR = 0.5  # localization hit rate (peak within 20° of a sounding object)
 NEW_WORLD_BAR = 0.10  # the same checkpoint on a world of another seed: AVSA within this many points
 DETECTOR = "blob"
-DETECT_OPTIONS = ["--mode", "tiles", "--tiles", "cube", "--tile-size", "128", "--every-n-frames", "8"]
+DETECT_OPTIONS = ["--mode", "tiles", "--tiles", "cube", "--tile-size", "128", "--every-n-frames", "16"]
 DETECTIONS = "blob-tiles"  # the detections folder those options write
 JITTER_DEG = 15.0
 
