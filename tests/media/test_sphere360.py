@@ -42,3 +42,20 @@ def test_prepare(standin, tmp_path):
     assert sorted(clips) == ["Xq9-_abcdEF_10_c000", "b_7toCijrk0_20_c000", "zzzzzzzzzzz_0_c000"]
     assert clips["b_7toCijrk0_20_c000"].split == "test" and clips["Xq9-_abcdEF_10_c000"].start_s == 10.0
     assert all(abs(c.validity - 1) < 0.1 for c in clips.values())
+
+
+def test_standin_goes_through_detect_check_av_and_training(tmp_path, tiny_trainer, capsys):
+    """prepare → stats → detect (the weight-free blob detector) → check --av → train, on the Sphere360 layout."""
+    root = make_sphere360(tmp_path / "Sphere360", seconds=4.0)
+    cache = tmp_path / "cache"
+    assert main(["prepare", str(root), "--out", str(cache), "--width", "64", "--clip-seconds", "1"]) == 0
+    assert len([c for c in Cache(cache).clips() if c.split == "train"]) >= 4
+    for features in ("mel", "iv"):
+        assert main(["stats", str(cache), "--format", "ambi", "--features", features, "--windows", "8",
+                     "--split", "train"]) == 0
+    assert main(["detect", str(cache), "--detector", "blob", "--every-n-frames", "5"]) == 0
+    capsys.readouterr()
+    assert main(["check", "--av", str(cache), "--detections", "blob-equirect"]) == 0
+    assert "'as is' makes audio and video agree" in capsys.readouterr().out  # the stand-in is ambiX
+    run = tiny_trainer(cache, tmp_path / "out", steps=1, extra=("data.detector=blob-equirect",))
+    assert (run / "checkpoints" / "avsa.pt").is_file()
