@@ -64,7 +64,7 @@ def _run(argv: list[str]) -> None:
         raise AvsaError(f"`avsa {' '.join(argv)}` failed with exit code {code}")
 
 
-def build_world(cfg: DemoConfig, *, detect: bool = True) -> Path:
+def build_world(cfg: DemoConfig) -> Path:
     """Synthetic videos → training cache with statistics, detector and oracle detections; returns the cache.
 
     The detector's detections (:data:`DETECTIONS`) choose the training crops; the
@@ -86,8 +86,7 @@ def build_world(cfg: DemoConfig, *, detect: bool = True) -> Path:
     if not (cache / "stats" / f"{fmt}-{feats}.npz").exists():
         _run(["stats", str(cache), "--format", fmt, "--features", feats, "--windows", "256"])
     _say("3/6 detecting objects (saliency blobs on cube-face tiles; the ground truth only for evaluation)")
-    if detect:
-        _run(["detect", str(cache), "--detector", DETECTOR, *DETECT_OPTIONS])
+    _run(["detect", str(cache), "--detector", DETECTOR, *DETECT_OPTIONS])
     _run(["detect", str(cache), "--detector", "oracle", "--report-recall"])
     from avsa.data.detection.oracle import jitter_detections
 
