@@ -37,6 +37,7 @@ from avsa.evaluate.pretrained import Pretrained
 from avsa.evaluate.results import Result
 from avsa.evaluate.stats import accuracy_interval
 from avsa.media import starss23
+from avsa.media.sources import starss23_sources
 from avsa.spatial import sphere
 
 TASK = "starss23"
@@ -126,7 +127,7 @@ def evaluate_localization(p: Pretrained, root: str | os.PathLike, *, windows_per
     d = p.config.data
     by_split: dict[str, list[WindowScore]] = {}
     skipped: dict[str, list[dict]] = {}
-    for source in starss23.find_sources(root, {}):
+    for source in starss23_sources(root, {}):
         folder = source.video.parent.name
         if source.groundtruth is None:
             continue
@@ -289,7 +290,7 @@ def evaluate_seld(p: Pretrained, root: str | os.PathLike, *, epochs: int = 50, s
         raise InputError(f"--root {root}: not a STARSS23 folder (needs {starss23.AUDIO_DIR}/ and "
                          f"{starss23.VIDEO_DIR}/)")
     data = {"train": [], "test": []}
-    for source in starss23.find_sources(root, {}):
+    for source in starss23_sources(root, {}):
         if source.groundtruth is None:
             continue
         info = io.probe(source.audio)

@@ -31,9 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from avsa.errors import InputError, MediaError
+from avsa.errors import AvsaError, InputError, MediaError
 from avsa.media.cache import MANIFEST_NAME, Cache, write_csv_atomic
+from avsa.media.layouts import decide_layout
 from avsa.media.sources import find_sources
+from avsa.spatial.ambisonics import diagnose
 
 CHECK_COLUMNS = ("name", "rho", "result", "convention", "reason")
 CHECK_SECONDS = 60.0  # media files: ρ over at most this much audio from the start
@@ -65,25 +67,7 @@ class CheckRow:
         }
 
 
-def measure(foa: np.ndarray, sample_rate: int) -> tuple[float, str]:
-    """ρ (paper Eq. 13) and the diagnosed convention of one clip.
-
-    Parameters
-    ----------
-    foa : ndarray (4, N)
-        Audio read as ambiX.
-    sample_rate : int
-        Hz.
-    """
-    from avsa.spatial.ambisonics import diagnose
-
-    diagnosis = diagnose(foa, sample_rate)
-    return float(diagnosis.ratio), diagnosis.convention
-
-
 def _verdict(name: str, foa: np.ndarray, sample_rate: int, tau: float) -> CheckRow:
-    from avsa.spatial.ambisonics import diagnose
-
     diagnosis = diagnose(foa, sample_rate, tolerance=tau)
     rho = float(diagnosis.ratio)
     result = "pass" if math.isfinite(rho) and abs(rho - 1.0) <= tau else "fail"
@@ -109,7 +93,6 @@ def check_cache(cache: Cache, *, tau: float) -> list[CheckRow]:
 def check_media(path: Path, *, tau: float, sample_rate: int = 24000) -> list[CheckRow]:
     """One row per source found at ``path`` (a media file or a folder)."""
     from avsa.media import io
-    from avsa.media.prepare import DECODE_ERRORS, decide_layout
 
     rows = []
     root = path if path.is_dir() else path.parent
@@ -124,7 +107,7 @@ def check_media(path: Path, *, tau: float, sample_rate: int = 24000) -> list[Che
                                 sample_rate=sample_rate, layout=layout)
             if foa.shape[-1] == 0:
                 raise MediaError(source.audio, "no audio samples")
-        except DECODE_ERRORS as exc:
+        except AvsaError as exc:  # io lets no decoder exception escape
             problem = exc.problem if isinstance(exc, MediaError) else str(exc)
             rows.append(CheckRow(name, math.nan, "error", "", problem))
             continue

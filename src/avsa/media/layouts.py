@@ -24,18 +24,14 @@ import os
 import numpy as np
 
 from avsa.errors import InputError, MediaError
+from avsa.spatial.ambisonics import CONVENTIONS, to_ambix
 
-__all__ = ["LAYOUTS", "check_name", "check_channels", "apply"]
+__all__ = ["FOA_LAYOUTS", "LAYOUTS", "check_name", "check_channels", "apply", "decide_layout"]
 
+FOA_LAYOUTS: tuple[str, ...] = tuple(CONVENTIONS)
+"""The presets that map to ambiX (the conventions of :func:`~avsa.spatial.ambisonics.to_ambix`)."""
 #: Preset name → raw channel count (``None``: any).
-LAYOUTS: dict[str, int | None] = {
-    "ambix": 4,
-    "fuma": 4,
-    "n3d": 4,
-    "youtube-aac": 6,
-    "ambix+headlocked": 6,
-    "raw": None,
-}
+LAYOUTS: dict[str, int | None] = {**CONVENTIONS, "raw": None}
 
 
 def check_name(layout: str) -> str:
@@ -48,6 +44,39 @@ def check_name(layout: str) -> str:
 def _suggest(channels: int) -> str:
     names = [name for name, count in LAYOUTS.items() if count == channels]
     return " or ".join(names) if names else "raw"
+
+
+def decide_layout(channels: int, codec: str | None, convention: str | None, requested: str) -> str:
+    """The audio layout of a source (rule in :mod:`avsa.media.prepare`'s docstring).
+
+    Parameters
+    ----------
+    channels : int
+        Number of audio channels in the file.
+    codec : str or None
+        Audio codec name (``"aac"``, ``"opus"``, ...).
+    convention : str or None
+        ``audio_convention`` of the source's ground truth, if any.
+    requested : str
+        ``"auto"`` or one of :data:`FOA_LAYOUTS`.
+
+    Raises
+    ------
+    InputError
+        If the channel count cannot be FOA.
+    """
+    if channels not in (4, 6):
+        raise InputError(
+            f"{channels} audio channel(s); FOA needs 4 (ambiX/FuMa/N3D) or 6 "
+            "(YouTube AAC, ambiX + head-locked stereo)"
+        )
+    if requested != "auto":
+        return requested
+    if convention in FOA_LAYOUTS:
+        return convention
+    if channels == 4:
+        return "ambix"
+    return "youtube-aac" if (codec or "").lower().startswith("aac") else "ambix+headlocked"
 
 
 def check_channels(path: str | os.PathLike | None, channels: int, layout: str) -> None:
@@ -94,8 +123,6 @@ def apply(raw: np.ndarray, layout: str, *, path: str | os.PathLike | None = None
     check_channels(path, raw.shape[0], layout)
     if layout == "raw":
         return raw
-    from avsa.spatial.ambisonics import to_ambix
-
     return np.ascontiguousarray(to_ambix(raw, layout).numpy(), dtype=np.float32)
 
 

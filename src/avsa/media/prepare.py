@@ -72,17 +72,18 @@ from avsa.media.cache import (
     write_prepare_options,
     writer_lock,
 )
-from avsa.media.layouts import CHANNEL_MAP_HELP
+from avsa.media.layouts import CHANNEL_MAP_HELP, FOA_LAYOUTS, decide_layout
 from avsa.media.sources import Source, find_sources, in_shard, parse_shard
 from avsa.media.workers import exit_with_parent, spawn_context
+from avsa.spatial.ambisonics import diagnose
 
-LAYOUTS = ("ambix", "fuma", "n3d", "youtube-aac", "ambix+headlocked")
 FAILURE_COLUMNS = ("file", "problem")
 ASPECT_TOLERANCE = 0.02
 SILENT_DB = -200.0
 
-# What a broken media file can raise from the decoder besides our MediaError.
-DECODE_ERRORS = (AvsaError, OSError, ValueError, EOFError, av.error.FFmpegError)
+SOURCE_ERRORS = (AvsaError, OSError, ValueError, EOFError)
+"""What preparing a broken source can raise: :mod:`avsa.media.io` turns every decoder failure into a
+:class:`~avsa.errors.MediaError`; writing and checking the cache's files add the others."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,8 @@ class PrepareOptions:
 
     def validate(self) -> "PrepareOptions":
         """The options, or an InputError naming the first impossible one (as its flag)."""
-        if self.layout != "auto" and self.layout not in LAYOUTS:
-            raise InputError(f"--layout {self.layout!r}: expected auto or one of {', '.join(LAYOUTS)}")
+        if self.layout != "auto" and self.layout not in FOA_LAYOUTS:
+            raise InputError(f"--layout {self.layout!r}: expected auto or one of {', '.join(FOA_LAYOUTS)}")
         if self.channel_map:
             from avsa.media.layouts import parse_channel_map
 
@@ -149,39 +150,6 @@ class SourceResult:
     problem: str | None = None
     skipped: bool = False
     repaired: int = 0
-
-
-def decide_layout(channels: int, codec: str | None, convention: str | None, requested: str) -> str:
-    """The audio layout of a source (rule in the module docstring).
-
-    Parameters
-    ----------
-    channels : int
-        Number of audio channels in the file.
-    codec : str or None
-        Audio codec name (``"aac"``, ``"opus"``, ...).
-    convention : str or None
-        ``audio_convention`` of the source's ground truth, if any.
-    requested : str
-        ``"auto"`` or one of ``LAYOUTS``.
-
-    Raises
-    ------
-    InputError
-        If the channel count cannot be FOA.
-    """
-    if channels not in (4, 6):
-        raise InputError(
-            f"{channels} audio channel(s); FOA needs 4 (ambiX/FuMa/N3D) or 6 "
-            "(YouTube AAC, ambiX + head-locked stereo)"
-        )
-    if requested != "auto":
-        return requested
-    if convention in LAYOUTS:
-        return convention
-    if channels == 4:
-        return "ambix"
-    return "youtube-aac" if (codec or "").lower().startswith("aac") else "ambix+headlocked"
 
 
 def check_frame(info, *, equirect: bool) -> str:
@@ -386,7 +354,7 @@ def prepare_source(source: Source, src_root: Path, cache: Path, options: Prepare
                 f"silent: all {len(result.records)} clip(s) below {options.min_loudness_db:g} dBFS "
                 f"(loudest {loudest:.1f} dBFS)"
             )
-    except DECODE_ERRORS as exc:
+    except SOURCE_ERRORS as exc:
         problem = (exc.problem if isinstance(exc, MediaError) else str(exc)) or type(exc).__name__
         for path in (source.video, source.audio):  # the failures table names the file already
             problem = problem.replace(f": '{path}'", "").replace(str(path), path.name)
@@ -464,7 +432,6 @@ def _prepare_clip(
     clip_id: str, start_s: float, duration_s: float, layout: str, projection: str, groundtruth,
 ) -> ClipRecord:
     from avsa.media import io
-    from avsa.media.check import measure
 
     n_samples = int(round(duration_s * options.sample_rate))
     foa = io.read_audio(
@@ -486,7 +453,8 @@ def _prepare_clip(
             **base, video="", audio="", groundtruth="", loudness_db=level, validity=float("nan"),
             convention="", status=f"dropped: loudness {level:.1f} dBFS < {options.min_loudness_db:g}",
         )
-    rho, convention = measure(foa, options.sample_rate)
+    diagnosis = diagnose(foa, options.sample_rate)
+    rho, convention = float(diagnosis.ratio), diagnosis.convention
     clips = cache / CLIPS_DIR
     clips.mkdir(parents=True, exist_ok=True)
     video_path, audio_path = clips / f"{clip_id}.mp4", clips / f"{clip_id}.flac"
@@ -622,7 +590,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-seconds", type=float, default=defaults.clip_s)
     parser.add_argument("--min-clip-seconds", type=float, default=defaults.min_clip_s,
                         help="shortest single clip kept from a source shorter than --clip-seconds")
-    parser.add_argument("--layout", default="auto", choices=("auto",) + LAYOUTS)
+    parser.add_argument("--layout", default="auto", choices=("auto",) + FOA_LAYOUTS)
     parser.add_argument("--channel-map", default="", help="explicit map instead of --layout (as printed by "
                         "`avsa calibrate read`): " + CHANNEL_MAP_HELP.replace("%", "%%"))
     parser.add_argument("--min-loudness-db", type=float, default=defaults.min_loudness_db,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avsa.errors import InputError
+from avsa.media import sphere360, starss23
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".m4v")
 AUDIO_EXTENSIONS = (".flac", ".wav", ".m4a", ".opus", ".ogg", ".mka")
@@ -171,8 +172,6 @@ def find_sources(root: str | os.PathLike, *, split_files: list[Path] | None = No
         raise InputError(f"{root} does not exist")
     if root.is_file():
         return [_single_source(root, root.parent, {})]
-    from avsa.media import sphere360, starss23
-
     if split_files is None and sphere360.is_layout(root):
         split_files = sorted(sphere360.split_dir(root).glob("*.txt"))
     if split_files is None:
@@ -181,9 +180,9 @@ def find_sources(root: str | os.PathLike, *, split_files: list[Path] | None = No
     if _is_youtube360(root):
         sources = _youtube360_sources(root, lookup)
     elif starss23.is_layout(root):
-        sources = starss23.find_sources(root, lookup)
+        sources = starss23_sources(root, lookup)
     elif sphere360.is_layout(root):
-        sources = sphere360.find_sources(root, lookup)
+        sources = sphere360_sources(root, lookup)
     else:
         sources = [
             _single_source(path, root, lookup)
@@ -269,4 +268,64 @@ def _youtube360_sources(root: Path, lookup: dict[str, str]) -> list[Source]:
                 start_s=start_s,
             )
         )
+    return sources
+
+
+def _sphere360_is_audio(path: Path, root: Path) -> bool:
+    folders = [part.lower() for part in path.relative_to(root).parts[:-1]]
+    return path.suffix.lower() not in VIDEO_EXTENSIONS or any(f.startswith("audio") for f in folders)
+
+
+def sphere360_sources(root: Path, lookup: dict[str, str]) -> list[Source]:
+    """The clips of a Sphere360 folder (see :mod:`avsa.media.sphere360`), each video paired with its audio.
+
+    ``lookup`` maps clip ids (or YouTube ids) to splits (:func:`read_split_lists`).
+
+    Raises
+    ------
+    InputError
+        If one clip id has two video files, or two audio files (naming both).
+    """
+    videos: dict[str, Path] = {}
+    audios: dict[str, Path] = {}
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() not in VIDEO_EXTENSIONS + AUDIO_EXTENSIONS or not path.is_file():
+            continue
+        if sphere360.CLIP_ID.match(path.stem) is None:
+            continue
+        found = audios if _sphere360_is_audio(path, root) else videos
+        if path.stem in found:
+            raise InputError(f"{root}: {found[path.stem].relative_to(root)} and {path.relative_to(root)} are both "
+                             f"the {'audio' if found is audios else 'video'} of clip {path.stem}; remove one of them")
+        found[path.stem] = path
+    sources = []
+    for stem, video in videos.items():
+        ytid, start = sphere360.CLIP_ID.match(stem).group("ytid", "start")
+        sources.append(Source(name=stem, video=video, audio=audios.get(stem, video), groundtruth=None,
+                              split=lookup.get(stem) or lookup.get(ytid) or hash_split(ytid), group=ytid,
+                              start_s=float(int(start))))
+    return sources
+
+
+def starss23_sources(root: Path, lookup: dict[str, str]) -> list[Source]:
+    """The sources of a STARSS23 folder: every ``video_dev/<split>/<name>.mp4`` with its ``foa_dev`` audio.
+
+    ``lookup`` (split lists, :func:`read_split_lists`) overrides the split of a name;
+    else ``dev-test-*`` folders give ``test`` and the others ``train``. The label file, when present, is the
+    source's ground truth.
+    """
+    sources = []
+    for folder in sorted(p for p in (root / starss23.VIDEO_DIR).iterdir() if p.is_dir()):
+        for video in sorted(folder.iterdir()):
+            if video.suffix.lower() not in VIDEO_EXTENSIONS or not video.is_file():
+                continue
+            audio = next((root / starss23.AUDIO_DIR / folder.name / (video.stem + ext) for ext in AUDIO_EXTENSIONS
+                          if (root / starss23.AUDIO_DIR / folder.name / (video.stem + ext)).is_file()), None)
+            if audio is None:
+                continue
+            labels = root / starss23.METADATA_DIR / folder.name / f"{video.stem}.csv"
+            sources.append(Source(
+                name=video.stem, video=video, audio=audio, groundtruth=labels if labels.is_file() else None,
+                split=lookup.get(video.stem) or lookup.get(video.name) or starss23.split_of(folder.name), group=video.stem,
+            ))
     return sources

@@ -16,7 +16,7 @@ files): a header line, rows without the distance column (the five columns of
 STARSS22), other split folders (``dev-test-*`` is a test split, every other
 folder a training split).
 
-:func:`find_sources` pairs each video with its audio (a video without audio
+:func:`avsa.media.sources.starss23_sources` pairs each video with its audio (a video without audio
 is left out, as is audio without video) and :func:`load_groundtruth` turns a
 label file into the cache's ground truth: one object per (class, source)
 pair, present in its labelled frames (``active``), labelled with its class
@@ -159,29 +159,3 @@ def load_groundtruth(path: str | os.PathLike, *, duration_s: float | None = None
     return GroundTruth(seed=0, scene="starss23", fps=1.0 / FRAME_S, duration_s=n_frames * FRAME_S if duration_s is None
                        else float(duration_s), width=int(width), height=int(height), sample_rate=int(sample_rate),
                        frame_times_s=np.arange(n_frames) * FRAME_S, objects=objects, audio_convention="ambix")
-
-
-def find_sources(root: Path, lookup: dict[str, str]):
-    """The sources of a STARSS23 folder: every ``video_dev/<split>/<name>.mp4`` with its ``foa_dev`` audio.
-
-    ``lookup`` (split lists, :func:`avsa.media.sources.read_split_lists`) overrides the split of a name;
-    else ``dev-test-*`` folders give ``test`` and the others ``train``. The label file, when present, is the
-    source's ground truth.
-    """
-    from avsa.media.sources import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, Source
-
-    sources = []
-    for folder in sorted(p for p in (root / VIDEO_DIR).iterdir() if p.is_dir()):
-        for video in sorted(folder.iterdir()):
-            if video.suffix.lower() not in VIDEO_EXTENSIONS or not video.is_file():
-                continue
-            audio = next((root / AUDIO_DIR / folder.name / (video.stem + ext) for ext in AUDIO_EXTENSIONS
-                          if (root / AUDIO_DIR / folder.name / (video.stem + ext)).is_file()), None)
-            if audio is None:
-                continue
-            labels = root / METADATA_DIR / folder.name / f"{video.stem}.csv"
-            sources.append(Source(
-                name=video.stem, video=video, audio=audio, groundtruth=labels if labels.is_file() else None,
-                split=lookup.get(video.stem) or lookup.get(video.name) or split_of(folder.name), group=video.stem,
-            ))
-    return sources
