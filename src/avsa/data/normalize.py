@@ -21,37 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avsa.errors import ConfigError, InputError
+from avsa.audio_inputs import FORMAT_CHANNELS, check_audio_config
+from avsa.errors import InputError
 
 STATS_DIR = "stats"
-MEL_CHANNELS = {"ambi": 4, "mono": 1, "stereo": 2}
-"""Log-mel channels of each audio format (the first channels of every feature stack)."""
-FEATURE_CHANNELS = {("ambi", "mel"): 4, ("mono", "mel"): 1, ("stereo", "mel"): 2,
-                    ("ambi", "iv"): 7, ("stereo", "icf"): 5}
-"""Channels of the audio tensor for each valid (format, features) pair (system.md §4)."""
 STD_FLOOR = 1e-3
 """Smallest std used (natural-log mel energy); guards bands that never vary (empty mel filters)."""
-
-
-def check_audio_config(fmt: str, features: str) -> int:
-    """Validate a (format, features) pair; returns its channel count.
-
-    Raises
-    ------
-    ConfigError
-        For an unknown name or a pair that does not exist (``mono+iv``,
-        ``ambi+icf``, ``stereo+iv``, ``mono+icf``).
-    """
-    if fmt not in MEL_CHANNELS:
-        raise ConfigError(f"unknown audio format {fmt!r}; expected one of {', '.join(MEL_CHANNELS)}")
-    if features not in ("mel", "iv", "icf"):
-        raise ConfigError(f"unknown audio features {features!r}; expected one of mel, iv, icf")
-    if (fmt, features) not in FEATURE_CHANNELS:
-        raise ConfigError(
-            f"format {fmt!r} with features {features!r} is not a valid combination "
-            "(iv needs format ambi, icf needs format stereo)"
-        )
-    return FEATURE_CHANNELS[(fmt, features)]
 
 
 @dataclass(frozen=True)
@@ -94,7 +69,7 @@ class StatsAccumulator:
     def __init__(self, fmt: str, features: str):
         check_audio_config(fmt, features)
         self.fmt, self.features = fmt, features
-        self.n_mel = MEL_CHANNELS[fmt]
+        self.n_mel = FORMAT_CHANNELS[fmt]
         self.count = 0
         self.n_windows = 0
         self._sum: torch.Tensor | None = None
@@ -160,7 +135,7 @@ def load_stats(cache_root: str | os.PathLike, fmt: str, features: str) -> BandSt
             n_windows = int(data["n_windows"])
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"{path}: unreadable statistics file ({exc}); rerun `avsa stats`") from None
-    n_mel = MEL_CHANNELS[fmt]
+    n_mel = FORMAT_CHANNELS[fmt]
     if saved != (fmt, features) or mean.shape != std.shape or mean.ndim != 2 or mean.shape[0] != n_mel:
         raise InputError(
             f"{path}: statistics for {saved[0]}+{saved[1]} with shape {mean.shape}, expected "

@@ -41,7 +41,8 @@ import torch
 from torch import nn
 
 from avsa.data.augment import color_jitter, flip_crops, normalize_imagenet
-from avsa.data.normalize import BandStats, apply_stats, check_audio_config
+from avsa.audio_inputs import FEATURES, FORMATS, check_audio_config
+from avsa.data.normalize import BandStats, apply_stats
 from avsa.errors import ConfigError, InputError
 from avsa.spatial import ambisonics, features as spatial_features, projection
 
@@ -68,7 +69,7 @@ def audio_format(foa: torch.Tensor, fmt: str) -> torch.Tensor:
         return ambisonics.beamform(foa, 0.0, 0.0, pattern=MONO_PATTERN).unsqueeze(-2)
     if fmt == "stereo":
         return ambisonics.to_stereo(foa)
-    raise ConfigError(f"unknown audio format {fmt!r}; expected ambi, mono or stereo")
+    raise ConfigError(f"unknown audio format {fmt!r}; expected {', '.join(FORMATS)}")
 
 
 def audio_features(x: torch.Tensor, features: str, *, sample_rate: int) -> torch.Tensor:
@@ -86,8 +87,8 @@ def audio_features(x: torch.Tensor, features: str, *, sample_rate: int) -> torch
     -------
     torch.Tensor, (..., C', T, F): C log-mel channels first, then 3 IV or ICF channels.
     """
-    if features not in ("mel", "iv", "icf"):
-        raise ConfigError(f"unknown audio features {features!r}; expected mel, iv or icf")
+    if features not in FEATURES:
+        raise ConfigError(f"unknown audio features {features!r}; expected {', '.join(FEATURES)}")
     return spatial_features.feature_stack(x, sample_rate, features=features)
 
 
@@ -115,8 +116,8 @@ def crop_audio_features(raw, fmt: str, features: str, *, sample_rate: int, augme
     -------
     torch.Tensor, (B, K, C', T, F), the dtype of ``raw.foa``.
     """
-    if features not in ("mel", "iv", "icf"):
-        raise ConfigError(f"unknown audio features {features!r}; expected mel, iv or icf")
+    if features not in FEATURES:
+        raise ConfigError(f"unknown audio features {features!r}; expected {', '.join(FEATURES)}")
     return spatial_features.feature_stack_mixed(raw.foa, crop_mixing(raw, fmt, augment=augment), sample_rate,
                                                 features=features)
 

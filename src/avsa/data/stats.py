@@ -23,7 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 from avsa.data.loader import SampleDataset, make_loader
-from avsa.data.normalize import BandStats, StatsAccumulator, check_audio_config, save_stats, stats_path
+from avsa.audio_inputs import FEATURES, FORMATS, check_audio_config
+from avsa.data.normalize import BandStats, StatsAccumulator, save_stats, stats_path
 from avsa.data.samples import audio_features, audio_format, rotated_audio
 from avsa.errors import InputError
 
@@ -86,9 +87,9 @@ def compute_stats(cache, *, fmt: str, features: str, split: str = "train", n_win
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Compute per-mel-band normalisation statistics of a prepared cache."
     parser.add_argument("cache", help="cache folder made by `avsa prepare`")
-    parser.add_argument("--format", dest="fmt", choices=("ambi", "mono", "stereo"), required=True,
+    parser.add_argument("--format", dest="fmt", choices=FORMATS, required=True,
                         help="audio format")
-    parser.add_argument("--features", choices=("mel", "iv", "icf"), required=True,
+    parser.add_argument("--features", choices=FEATURES, required=True,
                         help="audio features (iv: ambi only; icf: stereo only)")
     parser.add_argument("--split", default="train", help="manifest split (default: train)")
     parser.add_argument("--windows", type=int, default=1024, help="random windows to pool (default: 1024)")

@@ -46,6 +46,7 @@ import yaml
 
 from avsa.errors import AvsaError, InputError
 from avsa.evaluate.results import Result, load_results
+from avsa.models.build import STAGES
 from avsa.train.config import TrainConfig, from_dict
 
 MISSING = "—"
@@ -378,7 +379,7 @@ def read_metrics(path: str | os.PathLike) -> tuple[dict[str, list[dict]], int]:
             bad += 1
             continue
         by_stage.setdefault(stage, {})[step] = row
-    order = sorted(by_stage, key=lambda s: ("avc", "avsa").index(s) if s in ("avc", "avsa") else 2)
+    order = sorted(by_stage, key=lambda s: STAGES.index(s) if s in STAGES else len(STAGES))
     return {s: [by_stage[s][k] for k in sorted(by_stage[s])] for s in order}, bad
 
 

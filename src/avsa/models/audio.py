@@ -25,11 +25,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from avsa.audio_inputs import AUDIO_CHANNELS
 from avsa.errors import InputError
 from avsa.models.video import BASE_WIDTHS, scaled
 
-AUDIO_CHANNELS = (1, 2, 4, 5, 7)
-"""Input channels the formats/features produce (mono, stereo, ambi, stereo+ICF, ambi+IV)."""
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel: int, stride: int) -> nn.Sequential:

@@ -10,8 +10,8 @@ import argparse
 
 from torch import nn
 
+from avsa.audio_inputs import AUDIO_CHANNELS
 from avsa.errors import ConfigError
-from avsa.models.audio import AUDIO_CHANNELS
 from avsa.models.heads import AVCModel, AVSAModel
 
 STAGES = ("avc", "avsa")

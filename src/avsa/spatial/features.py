@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from avsa.audio_inputs import AUDIO_INPUTS, FEATURE_FORMAT, FEATURES, FORMAT_CHANNELS
 from avsa.errors import InputError
 from avsa.spatial.sphere import _as_float
 
@@ -385,10 +386,8 @@ def feature_channels(features: FeatureName, audio_channels: int) -> int:
     """
     if features == "mel":
         return audio_channels
-    if features == "iv":
-        return 7
-    if features == "icf":
-        return 5
+    if features in FEATURE_FORMAT:
+        return AUDIO_INPUTS[(FEATURE_FORMAT[features], features)]
     raise InputError(f"unknown features {features!r}; expected 'mel', 'iv' or 'icf'")
 
 
@@ -424,9 +423,9 @@ def feature_stack(
     torch.Tensor, shape (..., C', T, F)
         C' = :func:`feature_channels` (features, C).
     """
-    if features not in ("mel", "iv", "icf"):
+    if features not in FEATURES:
         raise InputError(f"unknown features {features!r}; expected 'mel', 'iv' or 'icf'")
-    channels = {"mel": None, "iv": 4, "icf": 2}[features]
+    channels = FORMAT_CHANNELS.get(FEATURE_FORMAT.get(features))
     spec, mel = _prepare(audio, "audio", channels, sample_rate, n_fft, hop_length, n_mels, fmin, fmax)
     power = _power(spec)  # shared by the log-mel and the IV / ICF parts
     parts = [_log_mel_of(spec, mel, floor, power)]
@@ -536,13 +535,13 @@ def feature_stack_mixed(
         Equal to ``feature_stack(matrices @ audio)`` up to rounding; the
         dtype of ``audio``.
     """
-    if features not in ("mel", "iv", "icf"):
+    if features not in FEATURES:
         raise InputError(f"unknown features {features!r}; expected 'mel', 'iv' or 'icf'")
     _check_options(sample_rate, n_fft, hop_length, n_mels)
     x = _audio(audio, "audio", None, hop_length)
     q = _as_float(matrices, "matrices", like=x).to(torch.float64)
     c = x.shape[-2]
-    out_channels = {"mel": None, "iv": 4, "icf": 2}[features]
+    out_channels = FORMAT_CHANNELS.get(FEATURE_FORMAT.get(features))
     if q.ndim < 3 or q.shape[-1] != c or (out_channels is not None and q.shape[-2] != out_channels):
         raise InputError(f"matrices must have shape (..., K, {out_channels or 'C'}', {c}) for {features!r} "
                          f"features of {c}-channel audio, got {tuple(q.shape)}")

@@ -18,16 +18,14 @@ from pathlib import Path
 
 import yaml
 
+from avsa.audio_inputs import AUDIO_INPUTS, FEATURES, FORMATS
+from avsa.data.crops import CROP_MODES
 from avsa.errors import ConfigError
+from avsa.models.build import STAGES
 
-STAGES = ("avc", "avsa")
 DEVICE_TYPES = ("cpu", "cuda")
 """The device types training runs on (``device`` is ``auto`` or one of them, with an index)."""
 
-CROP_MODES = ("random", "objects", "audio")
-FORMATS = ("ambi", "mono", "stereo")
-FEATURES = ("mel", "iv", "icf")
-VALID_AUDIO = {("ambi", "mel"), ("mono", "mel"), ("stereo", "mel"), ("ambi", "iv"), ("stereo", "icf")}
 
 
 @dataclass
@@ -144,10 +142,10 @@ class TrainConfig:
         if d.num_workers != "auto" and (isinstance(d.num_workers, bool) or not isinstance(d.num_workers, int)
                                         or d.num_workers < 0):
             raise ConfigError(f"data.num_workers: expected an integer >= 0 or 'auto', got {d.num_workers!r}")
-        if (d.format, d.features) not in VALID_AUDIO:
+        if (d.format, d.features) not in AUDIO_INPUTS:
             raise ConfigError(
                 f"data.format={d.format!r} with data.features={d.features!r} is not a valid pair; "
-                f"valid: {sorted(VALID_AUDIO)}"
+                f"valid: {sorted(AUDIO_INPUTS)}"
             )
         for stage in STAGES:
             s: StageConfig = getattr(self, stage)
@@ -174,8 +172,7 @@ class TrainConfig:
     @property
     def audio_channels(self) -> int:
         """Input channels of the audio encoder for this format and features."""
-        return {("ambi", "mel"): 4, ("mono", "mel"): 1, ("stereo", "mel"): 2,
-                ("ambi", "iv"): 7, ("stereo", "icf"): 5}[(self.data.format, self.data.features)]
+        return AUDIO_INPUTS[(self.data.format, self.data.features)]
 
 
 def _one_of(key, value, allowed, many=False):

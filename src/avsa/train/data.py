@@ -21,7 +21,8 @@ from avsa.data.normalize import load_stats
 from avsa.data.samples import SampleBuilder
 from avsa.errors import AvsaError, ConfigError
 from avsa.media.cache import check_cache_matches
-from avsa.train.config import STAGES, TrainConfig
+from avsa.models.build import STAGES
+from avsa.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
