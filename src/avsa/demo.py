@@ -96,15 +96,16 @@ def build_world(cfg: DemoConfig) -> Path:
 
 def train_model(cfg: DemoConfig, cache: Path) -> Path:
     """Train (or resume) the tiny model through both curriculum stages; returns the run folder."""
+    from avsa.train.checkpoint import LAST, checkpoint_path
     from avsa.train.config import load_config
     from avsa.train.trainer import resume, train
 
     run = Path(cfg.out) / "run"
     _say(f"4/6 training {cfg.config}: AVC {cfg.avc_steps} steps, then AVSA {cfg.avsa_steps} steps")
-    if (run / "checkpoints" / "avsa.pt").exists():
+    if checkpoint_path(run, "avsa").exists():
         print(f"already trained: {run}")
         return run
-    if (run / "checkpoints" / "last.pt").exists():
+    if checkpoint_path(run, LAST).exists():
         return resume(run)
     config = load_config(cfg.config, [f"data.cache={cache}", f"avc.steps={cfg.avc_steps}", f"data.detector={DETECTIONS}",
                                       f"avsa.steps={cfg.avsa_steps}", f"seed={cfg.seed}", "name=demo"])
@@ -117,11 +118,12 @@ def evaluate(cfg: DemoConfig, cache: Path, run: Path) -> dict:
     from avsa.evaluate.localize import localization_hit_rate
     from avsa.evaluate.pretrained import load_pretrained
     from avsa.evaluate.results import load_results, save_result
+    from avsa.train.checkpoint import checkpoint_path
 
     _say("5/6 evaluating: in-domain AVC/AVSA (detector and jittered ground-truth crops), localization, "
          "FOA scene classification, a second world, pictures")
     done = load_results(run)
-    pretrained = load_pretrained(run / "checkpoints" / "avsa.pt")
+    pretrained = load_pretrained(checkpoint_path(run, "avsa"))
     if "avsa-contrastive" not in done:
         for result in run_indomain(pretrained, cache, n_per_clip=4, detector=DETECTIONS, seed=cfg.seed).values():
             save_result(run, result)
@@ -144,7 +146,7 @@ def evaluate(cfg: DemoConfig, cache: Path, run: Path) -> dict:
         _run(["evaluate", str(run), "--task", "synth-foa-scenes"])
     crops_picture(cache, run / "crops.png")
     test_clip = _first_test_clip(cache)
-    _run(["localize", str(run / "checkpoints" / "avsa.pt"), str(cache / test_clip.video),
+    _run(["localize", str(checkpoint_path(run, "avsa")), str(cache / test_clip.video),
           "--out", str(run / "localization.png")])
     return {k: asdict(v) for k, v in load_results(run).items()}
 

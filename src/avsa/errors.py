@@ -21,6 +21,10 @@ class ConfigError(AvsaError, ValueError):
     """A bad configuration: unknown key, wrong type, impossible value."""
 
 
+class WeightsError(ConfigError, InputError):
+    """Weights that do not fit a model: keys missing or unexpected, or shapes that differ."""
+
+
 class MediaError(AvsaError):
     """A media file that cannot be used; the message names the file.
 

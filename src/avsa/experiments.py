@@ -171,14 +171,15 @@ def build_validity_world(out: Path, scale: Scale) -> Path:
 # ----------------------------------------------------------------- training
 def train_variant(out: Path, variant: Variant, seed: int, scale: Scale, caches: dict[str, Path]) -> Path:
     """Train (or resume, or reuse) one variant; returns its run folder."""
+    from avsa.train.checkpoint import LAST, checkpoint_path
     from avsa.train.config import load_config
     from avsa.train.trainer import resume, train
 
     run = out / "runs" / f"{variant.name}-s{seed}"
-    final = run / "checkpoints" / f"{variant.stages[-1]}.pt"
+    final = checkpoint_path(run, variant.stages[-1])
     if final.exists():
         return run
-    if (run / "checkpoints" / "last.pt").exists():
+    if checkpoint_path(run, LAST).exists():
         return resume(run)
     overrides = [f"data.cache={caches[variant.cache]}", f"seed={seed}", f"name={variant.name}",
                  f"avc.steps={scale.avc_steps}", f"avsa.steps={scale.avsa_steps}",
@@ -240,13 +241,14 @@ def evaluate_checkpoint(out: Path, run: Path, stage: str, cache: Path, detector:
     from avsa.evaluate.indomain import run_indomain
     from avsa.evaluate.pretrained import load_pretrained
     from avsa.evaluate.results import load_results
+    from avsa.train.checkpoint import checkpoint_path
 
     folder = out / "eval" / f"{run.name}-{stage}"
     p = None
 
     def pretrained():
         nonlocal p
-        p = p or load_pretrained(run / "checkpoints" / f"{stage}.pt")
+        p = p or load_pretrained(checkpoint_path(run, stage))
         return p
 
     _saved(folder, "avsa-contrastive", lambda: list(run_indomain(
@@ -262,10 +264,11 @@ def random_init_result(out: Path, run: Path, task: str, *, small: bool = False) 
     """``task`` with the run's architecture and front-end but random weights (the transfer baseline)."""
     from avsa.evaluate.downstream import evaluate_downstream
     from avsa.evaluate.pretrained import load_pretrained
-    from avsa.train.trainer import stage_model
+    from avsa.train.checkpoint import checkpoint_path
+    from avsa.train.config import stage_model
 
     def compute():
-        p = load_pretrained(run / "checkpoints" / "avsa.pt")
+        p = load_pretrained(checkpoint_path(run, "avsa"))
         torch.manual_seed(12345)
         p.model = stage_model(p.config, p.stage).to(p.device).eval()
         p.checkpoint = "random-init"

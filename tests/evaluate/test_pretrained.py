@@ -5,7 +5,7 @@ import torch
 from avsa.errors import AvsaError, InputError
 from avsa.evaluate.pretrained import load_pretrained
 from avsa.train.checkpoint import load_checkpoint
-from avsa.train.trainer import stage_model
+from avsa.train.config import stage_model
 
 
 def test_loaded_model_reproduces_the_trained_weights_and_embeddings(tiny_run):

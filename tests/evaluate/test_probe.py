@@ -9,7 +9,8 @@ from torch import nn
 from avsa.errors import InputError
 from avsa.evaluate.datasets import load_eigenscape, load_tau, load_ucf101, standins
 from avsa.evaluate.datasets.common import Item, clip_starts, read_item_audio, read_item_frames
-from avsa.evaluate.probe import check_unchanged, load_backbone, run_probe, score_logits
+from avsa.evaluate.probe import check_unchanged, run_probe, score_logits
+from avsa.models.heads import load_weights
 
 
 def _blob_task(n_classes=3, per_class=12, clips=3, dim=8, seed=0, noise=0.4):
@@ -127,23 +128,26 @@ def test_check_unchanged_detects_a_moved_tensor():
         check_unchanged(reference, encoder)
 
 
-def test_load_backbone_only_classifier_keys_may_miss():
+HEAD = ("fc.",)  # the classifier a checkpoint may lack
+
+
+def test_load_weights_only_classifier_keys_may_miss():
     source = TinyEncoder(seed=8)
     checkpoint = {f"module.video_encoder.{k}": v for k, v in source.state_dict().items() if not k.startswith("fc.")}
     checkpoint["module.audio_encoder.x"] = torch.zeros(1)
     target = TinyEncoder(seed=9)
-    missing = load_backbone(target, checkpoint, prefix="video_encoder.")
+    missing = load_weights(target, checkpoint, prefix="video_encoder.", optional=HEAD)
     assert sorted(missing) == ["fc.bias", "fc.weight"]
     assert torch.equal(target.net[0].weight, source.net[0].weight)
     partial = dict(checkpoint)
     del partial["module.video_encoder.net.0.weight"]
     with pytest.raises(InputError, match="net.0.weight"):
-        load_backbone(TinyEncoder(), partial, prefix="video_encoder.")
+        load_weights(TinyEncoder(), partial, prefix="video_encoder.", optional=HEAD)
     extra = dict(checkpoint, **{"module.video_encoder.net.9.weight": torch.zeros(1)})
     with pytest.raises(InputError, match="net.9.weight"):
-        load_backbone(TinyEncoder(), extra, prefix="video_encoder.")
+        load_weights(TinyEncoder(), extra, prefix="video_encoder.", optional=HEAD)
     with pytest.raises(InputError, match="no key"):
-        load_backbone(TinyEncoder(), checkpoint, prefix="text_encoder.")
+        load_weights(TinyEncoder(), checkpoint, prefix="text_encoder.", optional=HEAD)
 
 
 def test_bad_arguments():

@@ -41,12 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avsa.evaluate.downstream import ProbeSettings, check_compatible, evaluate_downstream, run_folder
+    from avsa.evaluate.downstream import ProbeSettings, check_compatible, evaluate_downstream
+    from avsa.train.checkpoint import run_of
     from avsa.evaluate.pretrained import load_pretrained
     from avsa.evaluate.results import save_result
 
     p = load_pretrained(args.checkpoint, device=args.device)
-    out = args.out or run_folder(args.checkpoint)
+    out = args.out or run_of(args.checkpoint)
     for task in args.task:  # refuse an impossible task before any long work
         if task == "starss23" and args.root is None:
             from avsa.errors import InputError

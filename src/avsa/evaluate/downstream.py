@@ -339,13 +339,3 @@ def _pooled_folds(p: Pretrained, root: Path, n_clips: int, settings: ProbeSettin
     return Result(task=result_name("eigenscape", settings.mode), value=float(acc.estimate), low=float(acc.low),
                   high=float(acc.high), n=len(correct), n_groups=acc.n_groups, chance=1.0 / len(classes),
                   checkpoint=p.checkpoint, details=details)
-
-
-def run_folder(target: str | os.PathLike) -> Path:
-    """The run folder of a checkpoint path or run folder (where ``eval/`` results go)."""
-    path = Path(target)
-    if path.is_dir():
-        return path
-    if path.parent.name == "checkpoints":
-        return path.parent.parent
-    return path.parent

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,9 +25,9 @@ from scipy.signal import resample_poly
 from avsa.data.augment import normalize_imagenet
 from avsa.data.normalize import apply_stats
 from avsa.data.samples import audio_features, audio_format
-from avsa.errors import AvsaError, InputError
+from avsa.errors import InputError
 from avsa.spatial import ambisonics, projection
-from avsa.train.checkpoint import load_checkpoint
+from avsa.train.checkpoint import find_checkpoint, load_checkpoint, load_model
 from avsa.train.config import TrainConfig
 
 
@@ -287,22 +286,13 @@ def load_pretrained(checkpoint: str | os.PathLike, *, device: str | torch.device
     checkpoint : path to a ``.pt`` file or a run folder
     device : torch device; default CUDA when available, else CPU
     """
-    from avsa.train.trainer import checkpoint_model  # the one model builder of training
-
-    path = Path(checkpoint)
-    if path.is_dir():
-        for name in ("avsa.pt", "avc.pt", "last.pt"):
-            if (path / "checkpoints" / name).is_file():
-                path = path / "checkpoints" / name
-                break
-        else:
-            raise AvsaError(f"{checkpoint}: run folder without checkpoints/avsa.pt, avc.pt or last.pt")
+    path = find_checkpoint(checkpoint)
     payload = load_checkpoint(path)
-    config, model = checkpoint_model(payload, path)
+    config, stage, model = load_model(path, payload=payload)
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(dev).eval()
     stats = payload.get("audio_stats") or {}
     mean = stats["mean"].to(dev) if stats else None
     std = stats["std"].to(dev) if stats else None
-    return Pretrained(config=config, stage=payload["stage"], model=model, mean=mean, std=std, device=dev,
+    return Pretrained(config=config, stage=stage, model=model, mean=mean, std=std, device=dev,
                       checkpoint=str(path))

@@ -26,8 +26,8 @@ probabilities of an item's clips. Every accuracy carries a 95 % interval
 several items or clips.
 
 :func:`score_logits` turns per-clip logits into a :class:`ProbeResult` (for
-callers with their own classifier); :func:`load_backbone` loads pretrained weights into an encoder and refuses a
-checkpoint that misses anything but classifier keys.
+callers with their own classifier); :func:`avsa.models.heads.load_weights` loads pretrained weights into an
+encoder, with ``optional=("fc.",)`` refusing a checkpoint that misses anything but classifier keys.
 """
 
 from __future__ import annotations
@@ -200,52 +200,6 @@ def check_unchanged(reference: dict[str, torch.Tensor], module: nn.Module) -> No
     moved = [k for k, v in reference.items() if k not in state or not torch.equal(v.to(state[k].device), state[k])]
     if moved or set(state) != set(reference):
         raise RuntimeError(f"frozen encoder changed during the linear probe: {moved or sorted(set(state) ^ set(reference))}")
-
-
-def load_backbone(
-    module: nn.Module,
-    state_dict: dict[str, torch.Tensor],
-    *,
-    prefix: str = "",
-    head_prefixes: tuple[str, ...] = ("fc.", "head.", "classifier."),
-) -> list[str]:
-    """Load pretrained encoder weights; only classifier keys may be missing.
-
-    Parameters
-    ----------
-    module : nn.Module
-        The encoder (possibly with a classifier attached).
-    state_dict : dict
-        A checkpoint's state; keys starting with ``prefix`` are taken with the
-        prefix stripped (e.g. ``"video_encoder."``), others ignored. A
-        leading ``"module."`` (DDP) is stripped first.
-    prefix : str
-    head_prefixes : tuple of str
-        Keys of ``module`` allowed to be missing from the checkpoint.
-
-    Returns
-    -------
-    list of str
-        The missing (classifier) keys.
-
-    Raises
-    ------
-    InputError
-        If the checkpoint lacks encoder keys, has keys the module does not
-        know, or has no key under ``prefix``.
-    """
-    stripped = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
-    selected = {k[len(prefix):]: v for k, v in stripped.items() if k.startswith(prefix)}
-    if not selected:
-        raise InputError(f"checkpoint has no key starting with {prefix!r}")
-    try:
-        missing, unexpected = module.load_state_dict(selected, strict=False)
-    except RuntimeError as err:
-        raise InputError(f"checkpoint does not fit the encoder: {err}") from err
-    bad_missing = [k for k in missing if not k.startswith(head_prefixes)]
-    if bad_missing or unexpected:
-        raise InputError(f"checkpoint does not match the encoder: missing {bad_missing}, unexpected {list(unexpected)}")
-    return list(missing)
 
 
 def _as_tuple(value, n_encoders: int, item: Item) -> tuple[torch.Tensor, ...]:

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avsa.errors import ConfigError, InputError
+from avsa.errors import ConfigError, InputError, WeightsError
 from avsa.models.audio import AudioCNN
 from avsa.models.video import R2Plus1D18
 
@@ -135,6 +135,58 @@ class TranslationTransformer(nn.Module):
         return self.encoder(tokens)
 
 
+def load_weights(module: nn.Module, state: Mapping[str, torch.Tensor], *, prefix: str = "",
+                 optional: tuple[str, ...] = ()) -> list[str]:
+    """Load the weights of ``module`` from the keys of ``state`` under ``prefix``: the one weight loader.
+
+    Parameters
+    ----------
+    module : nn.Module
+        The model or encoder to load into.
+    state : mapping of str to Tensor
+        A state dict; keys starting with ``prefix`` are taken with the prefix
+        stripped (e.g. ``"video_encoder."``), others ignored. A leading
+        ``"module."`` (DDP) is stripped first.
+    prefix : str
+    optional : tuple of str
+        Key prefixes of ``module`` that may be missing from ``state`` (e.g. a
+        classifier's ``("fc.",)``); they keep their values.
+
+    Returns
+    -------
+    list of str
+        The keys of ``module`` left as they were (the missing optional ones).
+
+    Raises
+    ------
+    WeightsError
+        If ``state`` has no key under ``prefix``, lacks a key of ``module``
+        that is not optional, has keys ``module`` does not know, or a shape
+        differs — nothing is loaded then. The message names the keys.
+    """
+    stripped = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    selected = {k[len(prefix):]: v for k, v in stripped.items() if k.startswith(prefix)}
+    target = module.state_dict()
+    if not selected:
+        raise WeightsError(f"cannot load {prefix or 'weights'}: the source has no key starting with {prefix!r} "
+                           f"(all {len(target)} keys missing)")
+    missing = sorted(k for k in set(target) - set(selected) if not k.startswith(optional))
+    unexpected = sorted(set(selected) - set(target))
+    if missing or unexpected:
+        raise WeightsError(
+            f"cannot load {prefix or 'weights'}: {len(missing)} keys missing (e.g. {missing[:3]}), "
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:3]}) — the source is not a model with the same "
+            "architecture"
+        )
+    wrong = [f"{k}: {tuple(selected[k].shape)} vs {tuple(v.shape)}" for k, v in target.items()
+             if k in selected and selected[k].shape != v.shape]
+    if wrong:
+        raise WeightsError(f"cannot load {prefix or 'weights'}: shapes differ (source vs model) for {wrong[:3]} "
+                           "— different width or audio channels?")
+    module.load_state_dict(selected, strict=False)
+    return sorted(set(target) - set(selected))
+
+
 class EncoderPair(nn.Module):
     """Video and audio encoders, shared by both models; loads encoders from another model."""
 
@@ -159,34 +211,21 @@ class EncoderPair(nn.Module):
 
         Raises
         ------
-        ConfigError
+        WeightsError
             If an encoder key is missing or unexpected in ``source`` or a shape
-            differs — nothing is loaded then.
+            differs (as :func:`load_weights`) — nothing is loaded then.
         """
         state = source.state_dict() if isinstance(source, nn.Module) else dict(source)
-        if state and all(k.startswith("module.") for k in state):
-            state = {k[len("module."):]: v for k, v in state.items()}
-        loads = {}
-        for name in ("video_encoder", "audio_encoder"):
-            target = getattr(self, name).state_dict()
-            prefix = name + "."
-            sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            missing, unexpected = sorted(set(target) - set(sub)), sorted(set(sub) - set(target))
-            if missing or unexpected:
-                raise ConfigError(
-                    f"cannot load {name}: {len(missing)} keys missing (e.g. {missing[:3]}), "
-                    f"{len(unexpected)} unexpected (e.g. {unexpected[:3]}) — the source is not a "
-                    "model with the same encoder architecture"
-                )
-            wrong = [f"{k}: {tuple(sub[k].shape)} vs {tuple(v.shape)}" for k, v in target.items()
-                     if sub[k].shape != v.shape]
-            if wrong:
-                raise ConfigError(f"cannot load {name}: shapes differ (source vs model) for {wrong[:3]} "
-                                  "— different width or audio channels?")
-            loads[name] = sub
-        for name, sub in loads.items():
-            getattr(self, name).load_state_dict(sub, strict=True)
-        return [f"{name}.{k}" for name, sub in loads.items() for k in sub]
+        names = ("video_encoder", "audio_encoder")
+        before = {name: {k: v.clone() for k, v in getattr(self, name).state_dict().items()} for name in names}
+        try:
+            for name in names:
+                load_weights(getattr(self, name), state, prefix=name + ".")
+        except WeightsError:
+            for name, weights in before.items():
+                getattr(self, name).load_state_dict(weights)
+            raise
+        return [f"{name}.{k}" for name in names for k in getattr(self, name).state_dict()]
 
 
 class AVCModel(EncoderPair):

@@ -1,4 +1,18 @@
-"""The one checkpoint format of avsa.
+"""Runs and checkpoints: the run folder's layout, the one checkpoint format, the one loader.
+
+A run folder (written by :class:`~avsa.train.trainer.Trainer`)::
+
+    RUN/config.yaml              the resolved config (:data:`CONFIG_FILE`)
+    RUN/commit.txt               git commit of the code
+    RUN/metrics.jsonl            one line per logged step
+    RUN/tb/                      TensorBoard logs
+    RUN/checkpoints/last.pt      every ``checkpoint_every`` steps and when a stage ends
+    RUN/checkpoints/<stage>.pt   when stage ``avc`` / ``avsa`` ends (:func:`checkpoint_path`)
+    RUN/eval/                    evaluation results (:mod:`avsa.evaluate.results`)
+
+:func:`load_model` is the one way from a checkpoint file to its config, stage
+and model: resuming a run, initialising from another run, and every
+evaluation (through :func:`avsa.evaluate.pretrained.load_pretrained`) use it.
 
 A checkpoint is a dict of tensors and plain Python values only, so it loads
 with ``torch.load(..., weights_only=True)``:
@@ -30,9 +44,47 @@ from pathlib import Path
 
 import torch
 
-from avsa.errors import AvsaError
+from avsa.errors import AvsaError, ConfigError
+from avsa.models.build import STAGES
+from avsa.train.config import TrainConfig, from_dict, stage_model
 
 FORMAT = "avsa-checkpoint-1"
+CONFIG_FILE = "config.yaml"
+CHECKPOINTS_DIR = "checkpoints"
+LAST = "last"
+"""The name of the checkpoint written every ``checkpoint_every`` steps (``checkpoints/last.pt``)."""
+
+
+def checkpoint_path(run: str | os.PathLike, stage: str) -> Path:
+    """``RUN/checkpoints/<stage>.pt``; ``stage`` is ``avc``, ``avsa`` or :data:`LAST`."""
+    return Path(run) / CHECKPOINTS_DIR / f"{stage}.pt"
+
+
+def find_checkpoint(target: str | os.PathLike) -> Path:
+    """A checkpoint file as given, or the one of a run folder: its ``avsa.pt``, else ``avc.pt``, else ``last.pt``.
+
+    Raises
+    ------
+    AvsaError
+        For a run folder with none of them.
+    """
+    path = Path(target)
+    if not path.is_dir():
+        return path
+    for stage in (*reversed(STAGES), LAST):
+        if checkpoint_path(path, stage).is_file():
+            return checkpoint_path(path, stage)
+    raise AvsaError(f"{target}: run folder without checkpoints/avsa.pt, avc.pt or last.pt")
+
+
+def run_of(target: str | os.PathLike) -> Path:
+    """The run folder of a checkpoint path or run folder (where ``eval/`` results go)."""
+    path = Path(target)
+    if path.is_dir():
+        return path
+    if path.parent.name == CHECKPOINTS_DIR:
+        return path.parent.parent
+    return path.parent
 
 
 def git_commit() -> str:
@@ -104,3 +156,53 @@ def load_checkpoint(path: str | os.PathLike, *, map_location="cpu") -> dict:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise AvsaError(f"{path}: not an avsa checkpoint (format {payload.get('format') if isinstance(payload, dict) else None!r})")
     return payload
+
+
+def load_model(path: str | os.PathLike, *, payload: dict | None = None,
+               config: TrainConfig | None = None) -> tuple[TrainConfig, str, torch.nn.Module]:
+    """The config, stage and model (weights loaded, on the CPU) of a checkpoint.
+
+    Parameters
+    ----------
+    path : path
+        The checkpoint file (named in errors).
+    payload : dict, optional
+        The checkpoint already loaded with :func:`load_checkpoint` (else it is loaded from ``path``).
+    config : TrainConfig, optional
+        Build the model from this config instead of the checkpoint's own: resuming a run builds the
+        model of its ``config.yaml``.
+
+    Returns
+    -------
+    config : TrainConfig
+        ``config`` if given, else the checkpoint's validated config.
+    stage : {"avc", "avsa"}
+    model : AVCModel or AVSAModel
+
+    Raises
+    ------
+    AvsaError
+        If the saved config is not a valid config, or the model does not take
+        the saved weights (a checkpoint edited or assembled by hand, or a
+        ``config.yaml`` edited since); the message names the file and the first
+        mismatching weights.
+    """
+    path = Path(path)
+    payload = load_checkpoint(path) if payload is None else payload
+    try:
+        saved = from_dict(TrainConfig, payload["config"]).validate() if config is None else config
+        stage = payload["stage"]
+    except (KeyError, TypeError) as exc:
+        raise AvsaError(f"{path}: checkpoint without a usable config or stage ({type(exc).__name__}: {exc})") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: the checkpoint's config is invalid: {exc}") from None
+    if stage not in STAGES:
+        raise AvsaError(f"{path}: checkpoint of unknown stage {stage!r}")
+    model = stage_model(saved, stage)
+    described = "its config describes" if config is None else f"of {run_of(path) / CONFIG_FILE}"
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        detail = " ".join(str(exc).split())[:400]
+        raise AvsaError(f"{path}: its weights do not fit the model {described} ({detail})") from None
+    return saved, stage, model

@@ -4,7 +4,9 @@ A config is a tree of dataclasses with documented defaults. It is read from
 YAML, then overridden by ``key=value`` pairs with dotted keys
 (``avsa.batch_size=8``); an unknown key or a value of the wrong type is a
 :class:`~avsa.errors.ConfigError`. Components never receive this object: the
-trainer unpacks it into explicit keyword arguments.
+trainer unpacks it into explicit keyword arguments, and :func:`stage_model`
+builds the model of a stage from it (training, resuming and every checkpoint
+loaded for evaluation build their model there).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import yaml
 from avsa.audio_inputs import AUDIO_INPUTS, FEATURES, FORMATS
 from avsa.data.crops import CROP_MODES
 from avsa.errors import ConfigError
-from avsa.models.build import STAGES
+from avsa.models.build import STAGES, build_model
+from avsa.models.heads import AVCModel, AVSAModel
+from avsa.train.norm import batchnorm_to_groupnorm
 
 DEVICE_TYPES = ("cpu", "cuda")
 """The device types training runs on (``device`` is ``auto`` or one of them, with an index)."""
@@ -173,6 +177,37 @@ class TrainConfig:
     def audio_channels(self) -> int:
         """Input channels of the audio encoder for this format and features."""
         return AUDIO_INPUTS[(self.data.format, self.data.features)]
+
+
+def stage_model(config: TrainConfig, stage: str) -> AVCModel | AVSAModel:
+    """The model of one stage of ``config``, built from explicit arguments.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Its ``model`` section and audio input (``data.format``, ``data.features``) decide the model.
+    stage : {"avc", "avsa"}
+
+    Returns
+    -------
+    AVCModel or AVSAModel
+        With GroupNorm in place of BatchNorm when ``model.norm`` is ``group``.
+    """
+    m = config.model
+    model = build_model(
+        stage,
+        audio_channels=config.audio_channels,
+        video_width=m.video_width,
+        audio_width=m.audio_width,
+        dim=m.dim,
+        transformer_depth=m.transformer_depth,
+        transformer_ff=m.transformer_ff,
+        dropout=m.dropout,
+        direction_encoding=m.direction_encoding,
+    )
+    if m.norm == "group":
+        batchnorm_to_groupnorm(model)
+    return model
 
 
 def _one_of(key, value, allowed, many=False):

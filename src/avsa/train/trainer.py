@@ -11,16 +11,14 @@ Commands (see ``avsa train --help``)::
     # resume a killed run where its last checkpoint left it
     avsa train --resume runs/foa-iv-20260101-120000
 
-A run folder holds ``config.yaml`` (resolved), ``commit.txt``, ``metrics.jsonl``,
-TensorBoard logs under ``tb/`` and ``checkpoints/`` (``last.pt`` every
-``checkpoint_every`` steps, ``<stage>.pt`` when a stage ends).
+The run folder's layout and the checkpoint format are those of
+:mod:`avsa.train.checkpoint`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import warnings
 from contextlib import nullcontext
@@ -32,13 +30,13 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
 from avsa.errors import AvsaError, ConfigError
-from avsa.models.build import build_model
+from avsa.models.build import STAGES
 from avsa.models.losses import avc_loss, avsa_loss
 from avsa.train import distributed as dist_utils
-from avsa.train.checkpoint import git_commit, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from avsa.train.config import STAGES, TrainConfig, from_dict, to_dict
+from avsa.train.checkpoint import (CONFIG_FILE, LAST, checkpoint_path, git_commit, load_checkpoint,
+                                   load_model, rng_state, save_checkpoint, set_rng_state)
+from avsa.train.config import TrainConfig, from_dict, stage_model, to_dict
 from avsa.train.data import TrainBatches, check_stages
-from avsa.train.norm import batchnorm_to_groupnorm
 
 
 class NonFiniteLossError(AvsaError):
@@ -53,53 +51,6 @@ def make_run_dir(config: TrainConfig) -> Path:
         suffix += 1
         run = Path(config.out) / f"{config.name}-{stamp}-{suffix}"
     return run
-
-
-def stage_model(config: TrainConfig, stage: str) -> torch.nn.Module:
-    """The model of one stage, built from explicit arguments."""
-    m = config.model
-    model = build_model(
-        stage,
-        audio_channels=config.audio_channels,
-        video_width=m.video_width,
-        audio_width=m.audio_width,
-        dim=m.dim,
-        transformer_depth=m.transformer_depth,
-        transformer_ff=m.transformer_ff,
-        dropout=m.dropout,
-        direction_encoding=m.direction_encoding,
-    )
-    if m.norm == "group":
-        batchnorm_to_groupnorm(model)
-    return model
-
-
-def checkpoint_model(payload: dict, path: str | os.PathLike) -> tuple[TrainConfig, torch.nn.Module]:
-    """The config and model of a loaded checkpoint (:func:`~avsa.train.checkpoint.load_checkpoint`).
-
-    Raises
-    ------
-    AvsaError
-        If the saved config is not a valid config, or its model does not take
-        the saved weights (a checkpoint edited or assembled by hand); the
-        message names the file and the first mismatching weights.
-    """
-    try:
-        config = from_dict(TrainConfig, payload["config"]).validate()
-        stage = payload["stage"]
-    except (KeyError, TypeError) as exc:
-        raise AvsaError(f"{path}: checkpoint without a usable config or stage ({type(exc).__name__}: {exc})") from None
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: the checkpoint's config is invalid: {exc}") from None
-    if stage not in STAGES:
-        raise AvsaError(f"{path}: checkpoint of unknown stage {stage!r}")
-    model = stage_model(config, stage)
-    try:
-        model.load_state_dict(payload["model"])
-    except (RuntimeError, KeyError, TypeError) as exc:
-        detail = " ".join(str(exc).split())[:400]
-        raise AvsaError(f"{path}: its weights do not fit the model its config describes ({detail})") from None
-    return config, model
 
 
 def lr_lambda(step: int, *, steps: int, warmup: int, schedule: str) -> float:
@@ -130,7 +81,6 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.info = info
-        self.ckpt_dir = self.run_dir / "checkpoints"
         self.writer = None
         self.metrics_file = None
         self.audio_stats: dict = {}
@@ -140,7 +90,7 @@ class Trainer:
         if not self.info.is_main:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(self.config), sort_keys=False))
+        (self.run_dir / CONFIG_FILE).write_text(yaml.safe_dump(to_dict(self.config), sort_keys=False))
         (self.run_dir / "commit.txt").write_text(git_commit() + "\n")
         self.metrics_file = open(self.run_dir / "metrics.jsonl", "a")
         try:
@@ -172,7 +122,7 @@ class Trainer:
             return
         core = model.module if isinstance(model, DDP) else model
         save_checkpoint(
-            self.ckpt_dir / name,
+            checkpoint_path(self.run_dir, name),
             {
                 "config": to_dict(self.config),
                 "commit": git_commit(),
@@ -190,8 +140,7 @@ class Trainer:
 
     def _init_model(self):
         """The model of ``config.init`` (a checkpoint of another run) for the first stage's encoders."""
-        payload = load_checkpoint(self.config.init, map_location="cpu")
-        saved, model = checkpoint_model(payload, self.config.init)
+        saved, _, model = load_model(self.config.init)
         if saved.audio_channels != self.config.audio_channels or saved.model != self.config.model:
             raise ConfigError(
                 f"init={self.config.init}: its model ({saved.model}, {saved.audio_channels} audio channels) "
@@ -201,7 +150,7 @@ class Trainer:
 
     def _resume_point(self):
         """(stage, checkpoint) to continue from, or (None, None) for a fresh run."""
-        last = self.ckpt_dir / "last.pt"
+        last = checkpoint_path(self.run_dir, LAST)
         if not last.exists():
             return None, None
         return None, load_checkpoint(last, map_location="cpu")
@@ -240,9 +189,12 @@ class Trainer:
         device = info.device
 
         # -- model: AVSA starts from the AVC encoders, heads and transformers fresh
-        model = stage_model(cfg, stage)
-        if ckpt is None and previous is not None:
-            model.load_encoders_from(previous)
+        if ckpt is not None:
+            _, _, model = load_model(checkpoint_path(self.run_dir, LAST), payload=ckpt, config=cfg)
+        else:
+            model = stage_model(cfg, stage)
+            if previous is not None:
+                model.load_encoders_from(previous)
         model.to(device)
         if info.distributed and cfg.sync_batchnorm and cfg.model.norm == "batch":
             if device.type == "cuda":
@@ -264,12 +216,6 @@ class Trainer:
         # -- resume
         start = 0
         if ckpt is not None:
-            try:
-                model.load_state_dict(ckpt["model"])
-            except RuntimeError as exc:
-                detail = " ".join(str(exc).split())[:400]
-                raise AvsaError(f"{self.ckpt_dir / 'last.pt'}: its weights do not fit the model of "
-                                f"{self.run_dir / 'config.yaml'} ({detail})") from None
             if ckpt.get("finished"):  # killed between stages: this one's checkpoints stay as they are
                 self.audio_stats = ckpt.get("audio_stats", {})
                 return model
@@ -304,7 +250,7 @@ class Trainer:
                 bar.close()
                 raise NonFiniteLossError(
                     f"{stage} step {step}: the loss is {loss.item()} (not finite); stopped. "
-                    f"The last good checkpoint is {self.ckpt_dir / 'last.pt'} "
+                    f"The last good checkpoint is {checkpoint_path(self.run_dir, LAST)} "
                     "— lower the learning rate or check the data, then resume with --resume"
                 )
             optimizer.zero_grad(set_to_none=True)
@@ -324,12 +270,12 @@ class Trainer:
                 bar.set_postfix({k: f"{metrics[k]:.3g}" for k in ("loss", "lr") if k in metrics})
                 t0, seen = time.perf_counter(), 0
             if done % cfg.checkpoint_every == 0 and done < scfg.steps:
-                self._save("last.pt", stage, done, False, model, optimizer, scheduler, metrics)
+                self._save(LAST, stage, done, False, model, optimizer, scheduler, metrics)
             bar.update(1)
         bar.close()
         batches.close()
-        self._save(f"{stage}.pt", stage, scfg.steps, True, model, optimizer, scheduler, metrics)
-        self._save("last.pt", stage, scfg.steps, True, model, optimizer, scheduler, metrics)
+        self._save(stage, stage, scfg.steps, True, model, optimizer, scheduler, metrics)
+        self._save(LAST, stage, scfg.steps, True, model, optimizer, scheduler, metrics)
         return model.module if isinstance(model, DDP) else model
 
 
@@ -351,7 +297,7 @@ def train(config: TrainConfig, *, run_dir: str | Path | None = None) -> Path:
 def resume(run_dir: str | Path) -> Path:
     """Continue a run from ``run_dir/checkpoints/last.pt`` with its saved config."""
     run_dir = Path(run_dir)
-    cfg_file = run_dir / "config.yaml"
+    cfg_file = run_dir / CONFIG_FILE
     if not cfg_file.is_file():
         raise ConfigError(f"{run_dir}: not a run folder (no config.yaml)")
     config = from_dict(TrainConfig, yaml.safe_load(cfg_file.read_text())).validate()
