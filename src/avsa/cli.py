@@ -1,8 +1,9 @@
 """The ``avsa`` command line.
 
-Each sub-command lives in its own module, which defines
-``add_arguments(parser)`` and ``run(args) -> int``; this file only dispatches,
-importing a module when its command is used so ``avsa --help`` stays fast.
+Each sub-command lives in its own module, ``avsa.commands.<command>`` (the
+pipelines ``demo`` and ``experiments``: :mod:`avsa.demo`, :mod:`avsa.experiments`),
+which defines ``add_arguments(parser)`` and ``run(args) -> int``; this file only
+dispatches, importing a module when its command is used so ``avsa --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ from avsa.errors import AvsaError
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("avsa.demo", "run the whole pipeline on a small synthetic world"),
-    "synth": ("avsa.media.synth.cli", "write a synthetic 360° audio-visual world"),
-    "prepare": ("avsa.media.prepare", "turn a folder of 360° videos into a training cache"),
-    "check": ("avsa.media.check", "ambisonic validity test (paper Eq. 13) per file or clip"),
-    "calibrate": ("avsa.media.calibrate", "write / read a test video that reveals a re-encoding's FOA channel map"),
-    "detect": ("avsa.data.detect_cli", "run an object detector over a prepared cache"),
-    "stats": ("avsa.data.stats", "compute per-mel-band feature statistics of a cache"),
-    "train": ("avsa.train.cli", "train AVC / AVSA from a config"),
-    "evaluate": ("avsa.evaluate.cli", "in-domain and downstream evaluation of a checkpoint"),
-    "embed": ("avsa.evaluate.embed", "write embeddings of audio/video files"),
-    "localize": ("avsa.evaluate.localize", "audio-visual alignment heatmap over a 360° clip"),
-    "report": ("avsa.evaluate.report", "paper-style tables and training curves of runs"),
+    "synth": ("avsa.commands.synth", "write a synthetic 360° audio-visual world"),
+    "prepare": ("avsa.commands.prepare", "turn a folder of 360° videos into a training cache"),
+    "check": ("avsa.commands.check", "ambisonic validity test (paper Eq. 13) per file or clip"),
+    "calibrate": ("avsa.commands.calibrate", "write / read a test video that reveals a re-encoding's FOA channel map"),
+    "detect": ("avsa.commands.detect", "run an object detector over a prepared cache"),
+    "stats": ("avsa.commands.stats", "compute per-mel-band feature statistics of a cache"),
+    "train": ("avsa.commands.train", "train AVC / AVSA from a config"),
+    "evaluate": ("avsa.commands.evaluate", "in-domain and downstream evaluation of a checkpoint"),
+    "embed": ("avsa.commands.embed", "write embeddings of audio/video files"),
+    "localize": ("avsa.commands.localize", "audio-visual alignment heatmap over a 360° clip"),
+    "report": ("avsa.commands.report", "paper-style tables and training curves of runs"),
     "experiments": ("avsa.experiments", "train and report the paper's claims on the synthetic world"),
 }
 

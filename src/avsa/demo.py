@@ -29,7 +29,7 @@ AVC_BAR = 3.0  # held-out AVC contrastive accuracy, in multiples of its chance l
 LOCALIZATION_BAR = 0.5  # localization hit rate (peak within 20° of a sounding object)
 NEW_WORLD_BAR = 0.10  # the same checkpoint on a world of another seed: AVSA within this many points
 DETECTOR = "blob"
-DETECT_OPTIONS = ["--mode", "tiles", "--tiles", "cube", "--tile-size", "128", "--every-n-frames", "16"]
+DETECT_OPTIONS = dict(mode="tiles", tiles="cube", tile_size=128, every_n_frames=16)
 DETECTIONS = "blob-tiles"  # the detections folder those options write
 JITTER_DEG = 15.0
 
@@ -56,12 +56,11 @@ def _say(message: str) -> None:
     print(f"\n== {message}", flush=True)
 
 
-def _run(argv: list[str]) -> None:
-    from avsa.cli import main
+def _detect(cache: Path, detector: str, **options) -> None:
+    from avsa.data.detect import DetectOptions, detect
 
-    code = main(argv)
-    if code != 0:
-        raise AvsaError(f"`avsa {' '.join(argv)}` failed with exit code {code}")
+    if detect(cache, DetectOptions(detector=detector, **options), report_recall=detector == "oracle").nothing_detected:
+        raise AvsaError(f"detect {detector}: no clip of {cache} could be detected on")
 
 
 def build_world(cfg: DemoConfig) -> Path:
@@ -70,24 +69,33 @@ def build_world(cfg: DemoConfig) -> Path:
     The detector's detections (:data:`DETECTIONS`) choose the training crops; the
     ground-truth oracle and its jittered copy serve evaluation only.
     """
+    from avsa.data.cache_stats import write_stats
+    from avsa.data.normalize import stats_path
+    from avsa.media.check import check_validity
+    from avsa.media.prepare import PrepareOptions, has_usable_clip, prepare_cache
+    from avsa.media.synth import SynthConfig
+    from avsa.media.synth.world import write_world
+
     out = Path(cfg.out)
     src, cache = out / "synth", out / "cache"
     if not (src / "synth-config.json").exists():
         _say(f"1/6 synthesising {cfg.videos} videos of {cfg.duration_s:g} s ({cfg.synth_width}×{cfg.synth_width // 2})")
-        _run(["synth", "--out", str(src), "--videos", str(cfg.videos), "--duration", str(cfg.duration_s),
-              "--width", str(cfg.synth_width), "--seed", str(cfg.seed), "--jobs", str(cfg.jobs)])
+        if write_world(src, videos=cfg.videos, seed=cfg.seed, jobs=cfg.jobs,
+                       config=SynthConfig(duration_s=cfg.duration_s, width=cfg.synth_width)):
+            raise AvsaError(f"synthesising the world in {src} failed")
     _say("2/6 preparing the training cache (16 fps equirect, 24 kHz ambiX) and checking validity")
-    _run(["prepare", str(src), "--out", str(cache), "--width", str(cfg.cache_width), "--jobs", str(cfg.jobs)])
-    _run(["check", str(cache), "--csv", str(out / "validity.csv")])
+    if not has_usable_clip(prepare_cache(src, cache, options=PrepareOptions(width=cfg.cache_width), jobs=cfg.jobs)):
+        raise AvsaError(f"{cache}: no usable clip was prepared")
+    check_validity([cache], csv=out / "validity.csv")
     from avsa.train.config import load_config
 
     train_cfg = load_config(cfg.config)
     fmt, feats = train_cfg.data.format, train_cfg.data.features
-    if not (cache / "stats" / f"{fmt}-{feats}.npz").exists():
-        _run(["stats", str(cache), "--format", fmt, "--features", feats, "--windows", "256"])
+    if not stats_path(cache, fmt, feats).exists():
+        write_stats(cache, fmt=fmt, features=feats, n_windows=256)
     _say("3/6 detecting objects (saliency blobs on cube-face tiles; the ground truth only for evaluation)")
-    _run(["detect", str(cache), "--detector", DETECTOR, *DETECT_OPTIONS])
-    _run(["detect", str(cache), "--detector", "oracle", "--report-recall"])
+    _detect(cache, DETECTOR, **DETECT_OPTIONS)
+    _detect(cache, "oracle")
     from avsa.data.detection.oracle import jitter_detections
 
     jitter_detections(cache, sigma_deg=JITTER_DEG)
@@ -115,9 +123,10 @@ def train_model(cfg: DemoConfig, cache: Path) -> Path:
 def evaluate(cfg: DemoConfig, cache: Path, run: Path) -> dict:
     """In-domain accuracies, localization, a synthetic downstream task and the pictures."""
     from avsa.evaluate.indomain import run_indomain
-    from avsa.evaluate.localize import localization_hit_rate
+    from avsa.evaluate.localize import localization_hit_rate, localize_file
     from avsa.evaluate.pretrained import load_pretrained
     from avsa.evaluate.results import load_results, save_result
+    from avsa.evaluate.tasks import evaluate_tasks
     from avsa.train.checkpoint import checkpoint_path
 
     _say("5/6 evaluating: in-domain AVC/AVSA (detector and jittered ground-truth crops), localization, "
@@ -143,11 +152,10 @@ def evaluate(cfg: DemoConfig, cache: Path, run: Path) -> dict:
     if "localization" not in done:
         save_result(run, localization_hit_rate(pretrained, cache, n_per_clip=2, seed=cfg.seed))
     if "synth-foa-scenes" not in done:
-        _run(["evaluate", str(run), "--task", "synth-foa-scenes"])
+        evaluate_tasks(run, ["synth-foa-scenes"])
     crops_picture(cache, run / "crops.png")
     test_clip = _first_test_clip(cache)
-    _run(["localize", str(checkpoint_path(run, "avsa")), str(cache / test_clip.video),
-          "--out", str(run / "localization.png")])
+    localize_file(checkpoint_path(run, "avsa"), cache / test_clip.video, out=run / "localization.png")
     return {k: asdict(v) for k, v in load_results(run).items()}
 
 
@@ -207,7 +215,9 @@ def run_demo(cfg: DemoConfig, *, started_at: float | None = None) -> Path:
     run = train_model(cfg, cache)
     results = evaluate(cfg, cache, run)
     _say("6/6 writing the report")
-    _run(["report", str(run), "--out", str(out / "report")])
+    from avsa.evaluate.report import report
+
+    report([run], out / "report")
     pipeline = (time.perf_counter() - t0) / 60
     minutes = pipeline + setup_s / 60
     (out / "demo-summary.json").write_text(json.dumps({"minutes": minutes, "pipeline_minutes": pipeline,

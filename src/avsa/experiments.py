@@ -104,13 +104,6 @@ def variants(scale: Scale, detector: str) -> list[tuple[Variant, int]]:
 
 
 # ------------------------------------------------------------------ worlds
-def _cli(argv: list[str]) -> None:
-    from avsa.cli import main
-
-    if main(argv) != 0:
-        raise AvsaError(f"`avsa {' '.join(argv)}` failed")
-
-
 def build_main_world(out: Path, scale: Scale) -> Path:
     """The clean synthetic world: synth → prepare → stats (3 front-ends) → oracle detections."""
     from avsa.demo import DemoConfig, build_world
@@ -122,9 +115,12 @@ def build_main_world(out: Path, scale: Scale) -> Path:
 
 
 def _stats(cache: Path) -> None:
+    from avsa.data.cache_stats import write_stats
+    from avsa.data.normalize import stats_path
+
     for fmt, feats in (("ambi", "mel"), ("ambi", "iv"), ("stereo", "mel")):
-        if not (cache / "stats" / f"{fmt}-{feats}.npz").exists():
-            _cli(["stats", str(cache), "--format", fmt, "--features", feats, "--windows", "256"])
+        if not stats_path(cache, fmt, feats).exists():
+            write_stats(cache, fmt=fmt, features=feats, n_windows=256)
 
 
 def build_validity_world(out: Path, scale: Scale) -> Path:
@@ -134,6 +130,8 @@ def build_validity_world(out: Path, scale: Scale) -> Path:
     oracle detections and the clip lists ``lists/{all,pass,random}.txt`` of
     its training clips (``avsa check --subset``).
     """
+    from avsa.data.detect import DetectOptions, detect
+    from avsa.media.prepare import PrepareOptions, has_usable_clip, prepare_cache
     from avsa.media.synth.config import SynthConfig
     from avsa.media.synth.scenes import video_seed, world_scene, world_split
     from avsa.media.synth.world import render_scene, write_scene
@@ -153,8 +151,10 @@ def build_validity_world(out: Path, scale: Scale) -> Path:
             print(f"validity world: video {i + 1}/{scale.validity_videos} ({convention})", flush=True)
         for split in ("train", "test"):
             (src / f"{split}.txt").write_text("".join(f"{s}\n" for i, s in enumerate(stems) if world_split(i) == split))
-    _cli(["prepare", str(src), "--out", str(cache), "--width", str(scale.cache_width), "--jobs", "2"])
-    _cli(["detect", str(cache), "--detector", "oracle"])
+    if not has_usable_clip(prepare_cache(src, cache, options=PrepareOptions(width=scale.cache_width), jobs=2)):
+        raise AvsaError(f"{cache}: no usable clip was prepared")
+    if detect(cache, DetectOptions(detector="oracle")).nothing_detected:
+        raise AvsaError(f"detect oracle: no clip of {cache} could be detected on")
     _stats(cache)
     lists = root / "lists"
     lists.mkdir(exist_ok=True)

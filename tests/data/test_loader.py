@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from avsa.data import stats as stats_cli
+from avsa.commands import stats as stats_cli
 from avsa.data.detection.base import Detection, save_detections
 from avsa.data.loader import KINDS, SampleDataset, make_loader
 from avsa.data.normalize import load_stats, stats_path

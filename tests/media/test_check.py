@@ -80,7 +80,7 @@ def test_bad_arguments(tmp_path):
 
 
 def test_synth_prepare_check_end_to_end(tmp_path, capsys):
-    pytest.importorskip("avsa.media.synth.cli")
+    pytest.importorskip("avsa.commands.synth")
     world, cache = tmp_path / "world", tmp_path / "cache"
     assert main(["synth", "--out", str(world), "--videos", "2", "--duration", "1", "--width", "128",
                  "--convention", "fuma"]) == 0

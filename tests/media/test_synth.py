@@ -249,7 +249,7 @@ def test_plane_wave_equals_the_spatial_core_encoder(rng):
 def test_cli_writes_videos_and_split_lists(tmp_path):
     import argparse
 
-    from avsa.media.synth import cli
+    from avsa.commands import synth as cli
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)

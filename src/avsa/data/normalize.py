@@ -1,6 +1,6 @@
 """Per-mel-band normalisation statistics of the log-mel channels.
 
-Computed once from the training cache by ``avsa stats`` (:mod:`avsa.data.stats`)
+Computed once from the training cache by ``avsa stats`` (:mod:`avsa.data.cache_stats`)
 and saved as ``CACHE/stats/<format>-<features>.npz``; the trainer loads them
 with :func:`load_stats` and :mod:`avsa.data.samples` applies them with
 :func:`apply_stats`.

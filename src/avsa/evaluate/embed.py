@@ -1,4 +1,4 @@
-"""``avsa embed``: embeddings of audio/video files with a trained checkpoint (OpenL3-style).
+"""Embeddings of audio/video files with a trained checkpoint, OpenL3-style (``avsa embed``).
 
     avsa embed runs/demo FILES... --out emb/ [--modality audio|video|both] [--hop 0.1]
 
@@ -12,7 +12,6 @@ The Python API is :func:`avsa.evaluate.pretrained.load_pretrained` →
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from pathlib import Path
@@ -82,40 +81,39 @@ def output_names(files: list[Path]) -> list[str]:
     return names
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint .pt or run folder")
-    parser.add_argument("files", nargs="+", type=Path, help="audio or video files")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the .npz files")
-    parser.add_argument("--modality", choices=("audio", "video", "both"), default="audio")
-    parser.add_argument("--layout", choices=("auto", "foa", "stereo", "binaural", "mono"), default="auto",
-                        help="audio channels: foa = 4-ch ambiX; auto decides by channel count")
-    parser.add_argument("--hop", type=float, default=0.1, help="seconds between audio windows")
-    parser.add_argument("--video-hop", type=float, default=0.5, help="seconds between video windows")
-    parser.add_argument("--projection", choices=("perspective", "equirect"), default="perspective")
-    parser.add_argument("--device", default=None)
+def embed_files(checkpoint: str | os.PathLike, files: list[Path], out: Path, *, modality: str = "audio",
+                layout: str = "auto", hop_s: float = 0.1, video_hop_s: float = 0.5, projection: str = "perspective",
+                device: str | None = None) -> list[tuple[Path, str]]:
+    """``avsa embed``: write the embeddings of every file to ``out`` (see the module docstring); prints a summary.
 
+    Arguments after ``out`` are those of :func:`embed_file`; ``device`` that of
+    :func:`~avsa.evaluate.pretrained.load_pretrained`.
 
-def run(args: argparse.Namespace) -> int:
+    Returns
+    -------
+    list of (Path, str)
+        The files that could not be used, with the problem.
+    """
     from avsa.evaluate.pretrained import load_pretrained
 
-    names = output_names(args.files)
-    p = load_pretrained(args.checkpoint, device=args.device)
-    args.out.mkdir(parents=True, exist_ok=True)
+    names = output_names(files)
+    p = load_pretrained(checkpoint, device=device)
+    out.mkdir(parents=True, exist_ok=True)
     failed = []
-    for path, name in zip(tqdm(args.files, desc="embed", unit="file"), names):
+    for path, name in zip(tqdm(files, desc="embed", unit="file"), names):
         try:
-            arrays = embed_file(p, path, modality=args.modality, layout=args.layout, hop_s=args.hop,
-                                video_hop_s=args.video_hop, projection=args.projection)
+            arrays = embed_file(p, path, modality=modality, layout=layout, hop_s=hop_s,
+                                video_hop_s=video_hop_s, projection=projection)
         except AvsaError as exc:
             failed.append((path, str(exc)))
             continue
-        target = args.out / name
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=args.out)
+        target = out / name
+        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=out)
         os.close(fd)
         np.savez(tmp, **arrays)
         os.replace(tmp, target)
-    done = len(args.files) - len(failed)
-    print(f"embedded {done} of {len(args.files)} file(s) into {args.out}")
+    done = len(files) - len(failed)
+    print(f"embedded {done} of {len(files)} file(s) into {out}")
     for path, problem in failed:
         print(f"  skipped {problem}")
-    return 0 if done else 1
+    return failed

@@ -1,4 +1,4 @@
-"""``avsa localize``: where does the model hear each sound? An alignment heatmap over the 360° frame.
+"""Where does the model hear each sound? An alignment heatmap over the 360° frame (``avsa localize``).
 
 For a grid of directions (azimuth × elevation), the gnomonic crop there and the
 FOA rotated so that direction is front are embedded in groups of four crops
@@ -13,7 +13,6 @@ the model's plain alignment of the crop with its own audio (``"alignment"``). On
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from pathlib import Path
@@ -186,55 +185,63 @@ def localization_hit_rate(p: Pretrained, cache, *, split: str = "test", n_per_cl
 
 # ------------------------------------------------------------------------ CLI
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint .pt or run folder")
-    parser.add_argument("video", type=Path, help="a 360° video with FOA (a prepared clip, or any file)")
-    parser.add_argument("--audio", type=Path, help="separate audio file (default: the video's track, or the "
-                                                   "prepared clip's .flac beside it)")
-    parser.add_argument("--layout", default="ambix", help="audio channel layout (ambix, fuma, n3d, youtube-aac, ...)")
-    parser.add_argument("--time", type=float, default=None, help="window start in seconds (default: the middle)")
-    parser.add_argument("--grid", default="36x9", help="azimuths x elevations (azimuths a multiple of 4)")
-    parser.add_argument("--fov-deg", type=float, default=60.0)
-    parser.add_argument("--score", choices=("spatial", "alignment"), default="spatial",
-                        help="spatial: the crop's video picks its own audio rotation among four (default); "
-                             "alignment: the crop's alignment with its own audio")
-    parser.add_argument("--out", type=Path, default=None, help="PNG (default: VIDEO stem + -localization.png)")
-    parser.add_argument("--cache", type=Path, help="(unused: kept for scripts) ")
-    parser.add_argument("--device", default=None)
+def localize_file(checkpoint: str | os.PathLike, video: Path, *, audio: Path | None = None, layout: str = "ambix",
+                  time_s: float | None = None, grid: tuple[int, int] = (36, 9), fov_deg: float = 60.0,
+                  score: str = "spatial", out: Path | None = None, device: str | None = None) -> Path:
+    """``avsa localize``: the heatmap of one window of a 360° video, drawn to a PNG; prints where it peaks.
 
+    Parameters
+    ----------
+    checkpoint : path
+        Checkpoint ``.pt`` or run folder.
+    video : Path
+        A 360° video with FOA (a prepared clip, or any file).
+    audio : Path, optional
+        Separate audio file (default: the video's track, or the prepared clip's ``.flac`` beside it).
+    layout : str
+        Audio channel layout (:data:`avsa.media.layouts.LAYOUTS`).
+    time_s : float, optional
+        Window start in seconds (default: the middle of the video).
+    grid : (int, int)
+        Azimuths × elevations (azimuths a multiple of 4).
+    fov_deg : float
+    score : {"spatial", "alignment"}
+        As :func:`alignment_map`.
+    out : Path, optional
+        The PNG (default: VIDEO stem + ``-localization.png``).
+    device : str, optional
 
-def run(args: argparse.Namespace) -> int:
+    Returns
+    -------
+    Path of the PNG.
+    """
     from avsa.media import io
     from avsa.media.groundtruth import load as load_groundtruth
 
-    p = load_pretrained(args.checkpoint, device=args.device)
-    try:
-        n_az, n_el = (int(x) for x in args.grid.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--grid {args.grid!r}: expected AZxEL, e.g. 36x9") from None
-    video = args.video
-    audio_path = args.audio or (video.with_suffix(".flac") if video.with_suffix(".flac").exists() else video)
+    p = load_pretrained(checkpoint, device=device)
+    n_az, n_el = grid
+    audio_path = audio or (video.with_suffix(".flac") if video.with_suffix(".flac").exists() else video)
     info = io.probe(video)
     d = p.config.data
     span = d.window_s
-    start = args.time if args.time is not None else max(0.0, info.duration_s / 2 - span / 2)
+    start = time_s if time_s is not None else max(0.0, info.duration_s / 2 - span / 2)
     if start < 0 or start + span > info.duration_s + 1e-6:
         raise MediaError(video, f"window {start:g}–{start + span:g} s is outside the video ({info.duration_s:g} s)")
     frame_start = start + span / 2 - d.n_frames / d.fps / 2
     frames = io.read_frames(video, start_s=frame_start, duration_s=d.n_frames / d.fps, fps=d.fps)[:d.n_frames]
-    foa = io.read_audio(audio_path, start_s=start, duration_s=span, sample_rate=d.sample_rate, layout=args.layout)
+    foa = io.read_audio(audio_path, start_s=start, duration_s=span, sample_rate=d.sample_rate, layout=layout)
     frames_t = torch.as_tensor(frames).permute(0, 3, 1, 2)
     scores, az, el = alignment_map(p, frames_t, torch.as_tensor(foa), grid=(n_az, n_el),
-                                   fov=math.radians(args.fov_deg), score=args.score)
+                                   fov=math.radians(fov_deg), score=score)
     objects = ()
     gt_path = video.with_suffix(".json")
     if gt_path.exists():
         objects = load_groundtruth(gt_path).at(start + span / 2)
-    out = args.out or video.with_name(video.stem + "-localization.png")
+    out = out or video.with_name(video.stem + "-localization.png")
     middle = frames[len(frames) // 2]
     pa, pe = peak_direction(scores, az, el)
     draw_heatmap(out, middle, scores, az, el, objects=objects,
                  title=f"{video.name} at {start + span / 2:.2f} s — peak at θ={math.degrees(pa):.0f}°, "
                        f"φ={math.degrees(pe):.0f}° ({p.stage.upper()} checkpoint)")
     print(f"wrote {out} (peak at azimuth {math.degrees(pa):.0f}°, elevation {math.degrees(pe):.0f}°)")
-    return 0
+    return out

@@ -1,4 +1,4 @@
-"""``avsa report``: paper-style tables and training curves from run folders.
+"""Paper-style tables and training curves from run folders (``avsa report``).
 
 ::
 
@@ -31,7 +31,6 @@ Python API: :func:`write_report` (everything), :func:`load_runs` and
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -544,14 +543,10 @@ def _table_notes(table: Table) -> list[str]:
 
 
 # ------------------------------------------------------------------ CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", type=Path, help="run folders (rows, in this order)")
-    parser.add_argument("--out", type=Path, required=True, help="report folder (report.md, CSVs, PNGs)")
-    parser.add_argument("--name", action="append", default=None,
-                        help="row label of each run, in order (repeat once per run; default: from its config)")
 
 
-def run(args: argparse.Namespace) -> int:
-    path = write_report(args.runs, args.out, names=args.name)
+def report(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, names: Sequence[str] | None = None) -> Path:
+    """``avsa report``: :func:`write_report`, then print where the report went; returns ``report.md``."""
+    path = write_report(runs, out, names=names)
     print(f"report written to {path}")
-    return 0
+    return path

@@ -1,4 +1,4 @@
-"""``avsa check PATH...``: the paper's ambisonic validity test per file or clip.
+"""The paper's ambisonic validity test per file or clip (``avsa check PATH...``).
 
 ρ = E_xyz / E_w after a 4 kHz low-pass (paper Eq. 13, conventions §8); a file
 passes when |ρ − 1| ≤ τ. PATH may be media files, folders of them (the
@@ -24,7 +24,6 @@ measured entries of the same size as ``pass``).
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,39 +158,55 @@ def format_table(rows: list[CheckRow], *, tau: float) -> str:
     return "\n".join(lines)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", type=Path, nargs="+", metavar="PATH",
-                        help="media files, folders, or a prepared cache")
-    parser.add_argument("--tau", type=float, default=0.1, help="pass when |rho - 1| <= tau")
-    parser.add_argument("--csv", type=Path, default=None, help="write the table as CSV here")
-    parser.add_argument("--subset", choices=("all", "pass", "fail", "random"), default=None,
-                        help="write this Table I clip list to --out")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --subset random")
-    parser.add_argument("--out", type=Path, default=None, help="clip list written by --subset")
-    parser.add_argument("--av", action="store_true",
-                        help="audio-visual convention check of prepared caches (audio intensity vs detections)")
-    parser.add_argument("--detections", default=None, help="with --av: detector folder (default: the only one)")
+def check_validity(paths: list[Path], *, tau: float = 0.1, csv: Path | None = None, subset_kind: str | None = None,
+                   seed: int = 0, out: Path | None = None) -> list[CheckRow]:
+    """``avsa check``: the validity test of every PATH, printed as a table, optionally saved.
 
+    Parameters
+    ----------
+    paths : list of Path
+        Media files, folders of them, or prepared caches.
+    tau : float
+        A row passes when |ρ − 1| ≤ tau.
+    csv : Path, optional
+        Write the rows here (columns :data:`CHECK_COLUMNS`).
+    subset_kind : {"all", "pass", "fail", "random"}, optional
+        Write this Table I clip list (:func:`subset`) to ``out``.
+    seed : int
+        Seed of ``subset_kind="random"``.
+    out : Path, optional
+        The clip list file; needed with ``subset_kind``.
 
-def run(args: argparse.Namespace) -> int:
-    if args.subset and args.out is None:
+    Returns
+    -------
+    list of CheckRow
+    """
+    if subset_kind and out is None:
         raise InputError("--subset needs --out LIST")
-    if args.av:
-        from avsa.media.avcheck import check_cache_av, format_report
-
-        for path in args.paths:
-            if not (path / MANIFEST_NAME).is_file():
-                raise InputError(f"--av {path}: not a prepared cache (no {MANIFEST_NAME}); prepare and detect first")
-            print(format_report(check_cache_av(Cache(path), detector=args.detections), str(path)))
-        return 0
-    rows = check_paths(list(args.paths), tau=args.tau)
-    print(format_table(rows, tau=args.tau))
+    rows = check_paths(list(paths), tau=tau)
+    print(format_table(rows, tau=tau))
     print(f"note: {BLIND_SPOTS}")
-    if args.csv is not None:
-        write_csv_atomic(args.csv, CHECK_COLUMNS, [row.to_row() for row in rows])
-    if args.subset:
-        names = subset(rows, args.subset, seed=args.seed)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
-        print(f"{len(names)} {args.subset} entries written to {args.out}")
-    return 0
+    if csv is not None:
+        write_csv_atomic(csv, CHECK_COLUMNS, [row.to_row() for row in rows])
+    if subset_kind:
+        names = subset(rows, subset_kind, seed=seed)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
+        print(f"{len(names)} {subset_kind} entries written to {out}")
+    return rows
+
+
+def check_av(paths: list[Path], *, detections: str | None = None) -> None:
+    """``avsa check --av``: print the audio-visual convention check of each prepared cache.
+
+    Raises
+    ------
+    InputError
+        For a path that is not a prepared cache.
+    """
+    from avsa.media.avcheck import check_cache_av, format_report
+
+    for path in paths:
+        if not (path / MANIFEST_NAME).is_file():
+            raise InputError(f"--av {path}: not a prepared cache (no {MANIFEST_NAME}); prepare and detect first")
+        print(format_report(check_cache_av(Cache(path), detector=detections), str(path)))

@@ -1,4 +1,4 @@
-"""``avsa prepare SRC --out CACHE``: turn a folder of 360° videos into a training cache.
+"""Turn a folder of 360° videos into a training cache (``avsa prepare SRC --out CACHE``).
 
 Per source (``sources.find_sources``): probe, check the frame is 360°, choose
 the audio layout, cut 10-s clips, and for each clip write
@@ -40,7 +40,6 @@ The exit status is 0 when the cache holds at least one usable clip.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
@@ -72,8 +71,8 @@ from avsa.media.cache import (
     write_prepare_options,
     writer_lock,
 )
-from avsa.media.layouts import CHANNEL_MAP_HELP, FOA_LAYOUTS, decide_layout
-from avsa.media.sources import Source, find_sources, in_shard, parse_shard
+from avsa.media.layouts import FOA_LAYOUTS, decide_layout
+from avsa.media.sources import Source, find_sources, in_shard
 from avsa.media.workers import exit_with_parent, spawn_context
 from avsa.spatial.ambisonics import diagnose
 
@@ -551,6 +550,27 @@ def prepare(
     return sorted(results, key=lambda r: r.name), manifest, failures
 
 
+def prepare_cache(
+    src: str | os.PathLike, out: str | os.PathLike, *, options: PrepareOptions = PrepareOptions(),
+    jobs: int = 1, shard: tuple[int, int] = (0, 1), split_files: list[Path] | None = None,
+) -> list[dict[str, str]]:
+    """``avsa prepare``: :func:`prepare` with a progress bar, then :func:`print_summary`.
+
+    Returns
+    -------
+    list of dict
+        The merged ``manifest.csv`` rows (the cache is usable when one has status ``ok``).
+    """
+    results, manifest, failures = prepare(src, out, options=options, jobs=jobs, shard=shard, split_files=split_files)
+    print_summary(results, manifest, failures, Path(out))
+    return manifest
+
+
+def has_usable_clip(manifest: list[dict[str, str]]) -> bool:
+    """True if a manifest (of :func:`prepare_cache`) holds a clip with status ``ok``."""
+    return any(row["status"] == STATUS_OK for row in manifest)
+
+
 def check_options(cache: Path, options: PrepareOptions) -> None:
     """Record ``options`` in a new cache; stop if the cache was prepared with others.
 
@@ -578,43 +598,6 @@ def check_options(cache: Path, options: PrepareOptions) -> None:
             f"{cache} was prepared with other options: {'; '.join(differences)}. "
             "Rerun with the cache's options, or prepare into another --out"
         )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = PrepareOptions()
-    parser.add_argument("src", type=Path, help="folder of 360° videos (or one file)")
-    parser.add_argument("--out", type=Path, required=True, help="cache folder to write")
-    parser.add_argument("--width", type=int, default=defaults.width, help="equirect width W (height W/2)")
-    parser.add_argument("--fps", type=float, default=defaults.fps)
-    parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate)
-    parser.add_argument("--clip-seconds", type=float, default=defaults.clip_s)
-    parser.add_argument("--min-clip-seconds", type=float, default=defaults.min_clip_s,
-                        help="shortest single clip kept from a source shorter than --clip-seconds")
-    parser.add_argument("--layout", default="auto", choices=("auto",) + FOA_LAYOUTS)
-    parser.add_argument("--channel-map", default="", help="explicit map instead of --layout (as printed by "
-                        "`avsa calibrate read`): " + CHANNEL_MAP_HELP.replace("%", "%%"))
-    parser.add_argument("--min-loudness-db", type=float, default=defaults.min_loudness_db,
-                        help="drop clips whose W RMS is below this (dBFS)")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
-    parser.add_argument("--shard", default="0/1", help="i/N: prepare only this part of the sources")
-    parser.add_argument("--split-file", type=Path, action="append", default=None,
-                        help="split list (file stem = split name, one source/id per line); repeatable")
-    parser.add_argument("--equirect", action="store_true",
-                        help="treat frames without spherical metadata (e.g. 16:9) as full-sphere equirect")
-
-
-def run(args: argparse.Namespace) -> int:
-    options = PrepareOptions(
-        width=args.width, fps=args.fps, sample_rate=args.sample_rate, clip_s=args.clip_seconds,
-        min_clip_s=args.min_clip_seconds, layout=args.layout,
-        min_loudness_db=args.min_loudness_db, equirect=args.equirect, channel_map=args.channel_map,
-    )
-    results, manifest, failures = prepare(
-        args.src, args.out, options=options, jobs=args.jobs,
-        shard=parse_shard(args.shard), split_files=args.split_file,
-    )
-    print_summary(results, manifest, failures, Path(args.out))
-    return 0 if any(row["status"] == STATUS_OK for row in manifest) else 1
 
 
 def print_summary(results: list[SourceResult], manifest: list[dict[str, str]],

@@ -1,29 +1,26 @@
-"""``avsa stats``: per-mel-band normalisation statistics of a training cache.
+"""Per-mel-band normalisation statistics of a prepared cache (``avsa stats``).
 
-::
-
-    avsa stats CACHE --format ambi --features iv            # → CACHE/stats/ambi-iv.npz
-    avsa stats CACHE --format stereo --features icf --windows 2048 --num-workers 4
-
-Draws ``--windows`` random windows of the training split with one random
-crop each (the rotation to a crop centre changes the level of the
+:func:`compute_stats` draws random windows of the training split with one
+random crop each (the rotation to a crop centre changes the level of the
 directional channels, so the statistics pool over crop directions), builds
 their features exactly as training does but without augmentation or
-normalisation, and saves the mean and std of every log-mel channel and mel
-band (:mod:`avsa.data.normalize`). Run it once per cache and audio
-configuration; ``avsa train`` loads the file.
+normalisation, and returns the mean and std of every log-mel channel and mel
+band; :func:`write_stats` saves them where ``avsa train`` reads them
+(``CACHE/stats/<format>-<features>.npz``, :mod:`avsa.data.normalize`). Run it
+once per cache and audio configuration.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
+import os
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from avsa.audio_inputs import check_audio_config
 from avsa.data.loader import SampleDataset, make_loader
-from avsa.audio_inputs import FEATURES, FORMATS, check_audio_config
 from avsa.data.normalize import BandStats, StatsAccumulator, save_stats, stats_path
 from avsa.data.samples import audio_features, audio_format, rotated_audio
 from avsa.errors import InputError
@@ -84,28 +81,20 @@ def compute_stats(cache, *, fmt: str, features: str, split: str = "train", n_win
     return accumulator.result()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Compute per-mel-band normalisation statistics of a prepared cache."
-    parser.add_argument("cache", help="cache folder made by `avsa prepare`")
-    parser.add_argument("--format", dest="fmt", choices=FORMATS, required=True,
-                        help="audio format")
-    parser.add_argument("--features", choices=FEATURES, required=True,
-                        help="audio features (iv: ambi only; icf: stereo only)")
-    parser.add_argument("--split", default="train", help="manifest split (default: train)")
-    parser.add_argument("--windows", type=int, default=1024, help="random windows to pool (default: 1024)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--num-workers", type=int, default=0, help="decoding processes (default: 0)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu", help="torch device for the features (default: cpu)")
+def write_stats(cache: str | os.PathLike, *, fmt: str, features: str, n_windows: int = 1024, **options) -> Path:
+    """:func:`compute_stats`, saved to ``CACHE/stats/<format>-<features>.npz``; prints a summary line.
 
+    ``options`` are the other keyword arguments of :func:`compute_stats`.
 
-def run(args: argparse.Namespace) -> int:
-    check_audio_config(args.fmt, args.features)
-    stats = compute_stats(args.cache, fmt=args.fmt, features=args.features, split=args.split,
-                          n_windows=args.windows, batch_size=args.batch_size, num_workers=args.num_workers,
-                          seed=args.seed, device=args.device)
-    path = stats_path(args.cache, args.fmt, args.features)
+    Returns
+    -------
+    Path
+        The statistics file.
+    """
+    check_audio_config(fmt, features)
+    stats = compute_stats(cache, fmt=fmt, features=features, n_windows=n_windows, **options)
+    path = stats_path(cache, fmt, features)
     save_stats(path, stats)
     print(f"wrote {path} ({stats.n_windows} windows; log-mel mean {stats.mean.mean():.2f}, "
           f"std {stats.std.mean():.2f} averaged over channels and bands)")
-    return 0
+    return path

@@ -1,0 +1,32 @@
+"""``avsa embed``: embeddings of audio/video files with a trained checkpoint (OpenL3-style).
+
+    avsa embed runs/demo FILES... --out emb/ [--modality audio|video|both] [--hop 0.1]
+
+What is written: :mod:`avsa.evaluate.embed` (:func:`~avsa.evaluate.embed.embed_files`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from avsa.evaluate.embed import embed_files
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint .pt or run folder")
+    parser.add_argument("files", nargs="+", type=Path, help="audio or video files")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the .npz files")
+    parser.add_argument("--modality", choices=("audio", "video", "both"), default="audio")
+    parser.add_argument("--layout", choices=("auto", "foa", "stereo", "binaural", "mono"), default="auto",
+                        help="audio channels: foa = 4-ch ambiX; auto decides by channel count")
+    parser.add_argument("--hop", type=float, default=0.1, help="seconds between audio windows")
+    parser.add_argument("--video-hop", type=float, default=0.5, help="seconds between video windows")
+    parser.add_argument("--projection", choices=("perspective", "equirect"), default="perspective")
+    parser.add_argument("--device", default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    failed = embed_files(args.checkpoint, args.files, args.out, modality=args.modality, layout=args.layout,
+                         hop_s=args.hop, video_hop_s=args.video_hop, projection=args.projection, device=args.device)
+    return 0 if len(failed) < len(args.files) else 1
