@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from avsa.errors import InputError
-from avsa.media.eac import direction_to_eac, eac_to_equirect
+from avsa.media.eac import eac_to_equirect
+from avsa.spatial.cubemap import direction_to_eac
 
 H, W = 128, 256
 MARKERS_DEG = [(0, 0), (90, 20), (-90, -30), (170, 10), (-135, 45), (30, -70), (60, 75)]

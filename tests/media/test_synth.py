@@ -13,11 +13,12 @@ from avsa.errors import ConfigError
 from avsa.media.groundtruth import load
 from avsa.media.synth import SCENES, SynthConfig, equirect_to_eac, render_scene, write_scene
 from avsa.media.synth.conventions import to_convention
-from avsa.media.synth.eac import FACES, eac_directions
+from avsa.spatial.cubemap import FACES, eac_directions
 from avsa.media.synth.looks import background, look
 from avsa.media.synth.render_audio import render_foa
-from avsa.media.synth.render_video import pixel_directions, render_frames
+from avsa.media.synth.render_video import render_frames
 from avsa.media.synth.scenes import sample_layout
+from avsa.spatial.pixels import equirect_directions as pixel_directions
 from avsa.spatial.projection import gnomonic_crop
 
 SMALL = dict(duration_s=2.0, width=256)
