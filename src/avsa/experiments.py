@@ -293,7 +293,7 @@ class Claim:
     key: str = "hits"  # per-trial outcome list in Result.details
 
     def difference(self):
-        from avsa.evaluate.stats import paired_difference
+        from avsa.evaluate.intervals import paired_difference
 
         if not self.a or len(self.a) != len(self.b):
             return None

@@ -11,8 +11,9 @@ from avsa.evaluate.datasets import (
     EigenScapeFolds, eigenscape_folds, eigenscape_folds_path, index_eigenscape, load_eigenscape, load_hmdb51, load_tau,
     load_ucf101,
 )
-from avsa.evaluate.datasets import standins
 from avsa.evaluate.datasets.common import clip_starts, read_item_audio, read_item_frames, read_table
+
+import standins
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,11 @@ import torch
 from avsa.cli import main
 from avsa.errors import InputError
 from avsa.evaluate import datasets
-from avsa.evaluate.datasets import standins
 from avsa.evaluate.downstream import ProbeSettings, audio_clips, evaluate_downstream, result_name
 from avsa.evaluate.pretrained import load_pretrained
 from avsa.evaluate.results import load_results
+
+import standins
 
 FAST = ProbeSettings(epochs=10)
 

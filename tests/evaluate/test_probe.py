@@ -7,10 +7,12 @@ import torch
 from torch import nn
 
 from avsa.errors import InputError
-from avsa.evaluate.datasets import load_eigenscape, load_tau, load_ucf101, standins
+from avsa.evaluate.datasets import load_eigenscape, load_tau, load_ucf101
 from avsa.evaluate.datasets.common import Item, clip_starts, read_item_audio, read_item_frames
 from avsa.evaluate.probe import check_unchanged, run_probe, score_logits
 from avsa.models.heads import load_weights
+
+import standins
 
 
 def _blob_task(n_classes=3, per_class=12, clips=3, dim=8, seed=0, noise=0.4):

@@ -9,11 +9,12 @@ import torch
 
 from avsa.cli import main
 from avsa.errors import InputError
-from avsa.evaluate.datasets.standins import make_starss23
 from avsa.evaluate.pretrained import load_pretrained
 from avsa.evaluate.starss23 import event_windows, evaluate_localization
 from avsa.media import starss23
 from avsa.spatial import sphere
+
+from standins import make_starss23
 
 
 @pytest.fixture(scope="module")

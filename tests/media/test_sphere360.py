@@ -4,9 +4,10 @@ import pytest
 
 from avsa.cli import main
 from avsa.errors import InputError
-from avsa.evaluate.datasets.standins import make_sphere360
 from avsa.media.cache import Cache
 from avsa.media.sources import find_sources, hash_split
+
+from standins import make_sphere360
 
 
 @pytest.fixture(scope="module")

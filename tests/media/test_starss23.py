@@ -6,10 +6,11 @@ import pytest
 
 from avsa.cli import main
 from avsa.errors import MediaError
-from avsa.evaluate.datasets.standins import make_starss23
 from avsa.media import starss23
 from avsa.media.cache import Cache
 from avsa.media.sources import find_sources
+
+from standins import make_starss23
 
 
 @pytest.fixture(scope="module")

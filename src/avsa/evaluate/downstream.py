@@ -48,7 +48,7 @@ from avsa.evaluate.datasets.common import Item, clip_starts, read_item_audio, re
 from avsa.evaluate.pretrained import Pretrained
 from avsa.evaluate.probe import ProbeResult, run_probe
 from avsa.evaluate.results import Result
-from avsa.evaluate.stats import accuracy_interval
+from avsa.evaluate.intervals import accuracy_interval
 
 SYNTHETIC_TASKS = ("synth-foa-scenes", "synth-binaural-scenes", "synth-video-motion")
 REAL_TASKS = ("eigenscape", "tau-audio", "tau-video", "tau-fusion", "ucf101", "hmdb51")

@@ -24,7 +24,7 @@ import torch
 from avsa.errors import InputError, MediaError
 from avsa.evaluate.pretrained import Pretrained, load_pretrained
 from avsa.evaluate.results import Result
-from avsa.evaluate.stats import wilson_interval
+from avsa.evaluate.intervals import wilson_interval
 from avsa.spatial import projection, sphere
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]

@@ -22,7 +22,7 @@ runs through :func:`run_probe`::
 Each clip is labelled with its item's label for training. At test time, clip
 accuracy scores every clip alone; item (video) accuracy averages the softmax
 probabilities of an item's clips. Every accuracy carries a 95 % interval
-(:mod:`avsa.evaluate.stats`), resampling ``Item.group`` when groups hold
+(:mod:`avsa.evaluate.intervals`), resampling ``Item.group`` when groups hold
 several items or clips.
 
 :func:`score_logits` turns per-clip logits into a :class:`ProbeResult` (for
@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from avsa.errors import InputError
 from avsa.evaluate.datasets.common import Item
-from avsa.evaluate.stats import Interval, accuracy_interval
+from avsa.evaluate.intervals import Interval, accuracy_interval
 
 MODES = ("linear", "finetune")
 OPTIMIZERS = ("adam", "lbfgs")

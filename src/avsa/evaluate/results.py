@@ -7,7 +7,7 @@ Each evaluation writes ``<run>/eval/<task>.json``::
      "checkpoint": "checkpoints/avsa.pt", "details": {...}}
 
 ``low``/``high`` bound the 95% interval (Wilson or a cluster bootstrap over
-``n_groups`` groups, see :mod:`avsa.evaluate.stats`); ``details`` holds
+``n_groups`` groups, see :mod:`avsa.evaluate.intervals`); ``details`` holds
 anything task-specific (per-class accuracy, per-crop-kind accuracy, ...).
 """
 

@@ -35,7 +35,7 @@ from avsa.errors import AvsaError, InputError
 from avsa.evaluate.localize import ScoreFn, alignment_map, peak_direction
 from avsa.evaluate.pretrained import Pretrained
 from avsa.evaluate.results import Result
-from avsa.evaluate.stats import accuracy_interval
+from avsa.evaluate.intervals import accuracy_interval
 from avsa.media import starss23
 from avsa.media.sources import starss23_sources
 from avsa.spatial import sphere

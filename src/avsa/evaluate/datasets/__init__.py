@@ -1,8 +1,8 @@
 """Downstream datasets on their official layouts (index only; decoding is separate).
 
 ``load_eigenscape``, ``load_tau``, ``load_ucf101``, ``load_hmdb51`` return a
-:class:`~avsa.evaluate.datasets.common.Task` of :class:`Item`; ``standins``
-writes tiny copies of each layout for tests and demos.
+:class:`~avsa.evaluate.datasets.common.Task` of :class:`Item`; the test
+suite's ``tests/standins.py`` writes tiny copies of each layout.
 """
 
 from avsa.evaluate.datasets.common import Item, Task

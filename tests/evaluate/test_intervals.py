@@ -5,7 +5,7 @@ import pytest
 from scipy import optimize, stats
 
 from avsa.errors import InputError
-from avsa.evaluate.stats import accuracy_interval, bootstrap_interval, paired_difference, wilson_interval
+from avsa.evaluate.intervals import accuracy_interval, bootstrap_interval, paired_difference, wilson_interval
 
 
 def _wilson_by_root_finding(k, n, confidence=0.95):

@@ -1,4 +1,7 @@
-"""Tiny stand-ins of the four downstream datasets, in their exact on-disk layouts.
+"""Test support: tiny stand-ins of the downstream datasets, in their exact on-disk layouts.
+
+Imported by the tests as ``standins`` (``tests/`` is on their path); nothing
+in ``src/`` uses it.
 
 The real datasets cannot be downloaded here; these writers let every loader,
 probe and CLI path run end to end on a fresh clone. Content depends on the
