@@ -1,10 +1,10 @@
-"""The import graph of ``src/avsa`` has no cycle, counting imports inside functions.
+"""The import graph of ``src/avsa``: no cycle and no upward import, counting imports inside functions.
 
 Every module is parsed with :mod:`ast` (nothing is imported); each ``import
 avsa...`` and ``from avsa... import ...`` anywhere in the file, at module
 level or inside a function, is an edge to the avsa module it names (for
 ``from package import name``, to the submodule ``package.name`` when that is a
-module, else to the package).
+module, else to the package). The layers are those of ``docs/interfaces.md``.
 """
 
 from __future__ import annotations
@@ -98,3 +98,36 @@ def test_find_cycle_reports_the_cycle():
 def test_no_import_cycle_in_src():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+LAYERS = {  # lowest first; a module may import its own layer and the ones below
+    "avsa.errors": 0, "avsa.audio_inputs": 0, "avsa": 0,
+    "avsa.spatial": 1, "avsa.media": 2, "avsa.data": 3, "avsa.models": 4, "avsa.train": 5, "avsa.evaluate": 6,
+    "avsa.demo": 7, "avsa.experiments": 7, "avsa.commands": 8, "avsa.cli": 8,
+}
+
+
+def layer(module: str) -> int:
+    """Layer of a module: that of its longest prefix in :data:`LAYERS`."""
+    while module not in LAYERS:
+        module = module.rpartition(".")[0]
+    return LAYERS[module]
+
+
+def test_no_module_imports_a_higher_layer():
+    upward = sorted(f"{a} -> {b}" for a, bs in import_graph().items() for b in bs if layer(b) > layer(a))
+    assert not upward, "imports of a higher layer: " + ", ".join(upward)
+
+
+def test_models_import_only_torch_and_the_shared_vocabulary():
+    stdlib = {"__future__", "argparse", "collections", "dataclasses", "math", "typing"}
+    for name, path in module_files().items():
+        if not name.startswith("avsa.models"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            for imported in names:
+                top = imported.split(".")[0]
+                assert top in stdlib | {"torch"} or imported.startswith(("avsa.models", "avsa.errors",
+                                                                          "avsa.audio_inputs")), (name, imported)

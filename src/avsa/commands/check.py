@@ -1,7 +1,7 @@
 """``avsa check PATH...``: the paper's ambisonic validity test per file or clip.
 
 What it measures and what it cannot see: :mod:`avsa.media.check`; ``--av``:
-:mod:`avsa.media.avcheck`.
+:mod:`avsa.data.avcheck`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 
 from avsa.errors import InputError
-from avsa.media.check import check_av, check_validity
+from avsa.data.avcheck import check_av
+from avsa.media.check import check_validity
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,6 @@
 """The paper's ambisonic validity test per file or clip (``avsa check PATH...``).
 
-ρ = E_xyz / E_w after a 4 kHz low-pass (paper Eq. 13, conventions §8); a file
+ρ = E_xyz / E_w after a 4 kHz low-pass (paper Eq. 13, ``docs/conventions.md`` §8); a file
 passes when |ρ − 1| ≤ τ. PATH may be media files, folders of them (the
 layouts of ``sources.py``), or a prepared cache (one row per ``ok`` clip, ρ
 from the cached ambiX audio). Media files are read with the layout ``avsa
@@ -13,7 +13,7 @@ permutation of X, Y, Z), a directional channel with its sign flipped (a
 mirrored scene), or FuMa channel order with SN3D gains. Those need a source of
 known direction (the synthetic world's ground truth).
 
-``--av`` runs the audio-visual convention check of :mod:`avsa.media.avcheck`
+``--av`` runs the audio-visual convention check of :mod:`avsa.data.avcheck`
 instead (PATH: prepared caches with detections): it names the channel
 convention that makes the audio's intensity point at the detected objects.
 
@@ -194,19 +194,3 @@ def check_validity(paths: list[Path], *, tau: float = 0.1, csv: Path | None = No
         out.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
         print(f"{len(names)} {subset_kind} entries written to {out}")
     return rows
-
-
-def check_av(paths: list[Path], *, detections: str | None = None) -> None:
-    """``avsa check --av``: print the audio-visual convention check of each prepared cache.
-
-    Raises
-    ------
-    InputError
-        For a path that is not a prepared cache.
-    """
-    from avsa.media.avcheck import check_cache_av, format_report
-
-    for path in paths:
-        if not (path / MANIFEST_NAME).is_file():
-            raise InputError(f"--av {path}: not a prepared cache (no {MANIFEST_NAME}); prepare and detect first")
-        print(format_report(check_cache_av(Cache(path), detector=detections), str(path)))

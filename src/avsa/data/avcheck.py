@@ -24,10 +24,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from avsa.data.detection.base import load_detections
 from avsa.errors import InputError
+from avsa.media.cache import DETECTIONS_DIR, MANIFEST_NAME, Cache
 
 BIN_S = 0.1
 """Length of one audio-direction bin, seconds."""
@@ -140,8 +143,6 @@ def check_cache_av(cache, *, detector: str | None = None, split: str | None = No
     """
     import soundfile
 
-    from avsa.data.detection.base import load_detections
-    from avsa.media.cache import DETECTIONS_DIR, Cache
 
     cache = cache if isinstance(cache, Cache) else Cache(cache)
     if detector is None:
@@ -188,3 +189,17 @@ def format_report(verdicts: list[ClipVerdict], cache_name: str) -> str:
         lines.append(f"{cache_name}: {best!r} makes audio and video agree in {counts[best]} of {len(verdicts)} "
                      f"clips ({share})")
     return "\n".join(lines)
+
+
+def check_av(paths: list[Path], *, detections: str | None = None) -> None:
+    """``avsa check --av``: print the audio-visual convention check of each prepared cache.
+
+    Raises
+    ------
+    InputError
+        For a path that is not a prepared cache.
+    """
+    for path in paths:
+        if not (Path(path) / MANIFEST_NAME).is_file():
+            raise InputError(f"--av {path}: not a prepared cache (no {MANIFEST_NAME}); prepare and detect first")
+        print(format_report(check_cache_av(Cache(path), detector=detections), str(path)))

@@ -8,9 +8,9 @@ import pytest
 import soundfile
 
 from avsa.cli import main
+from avsa.data import avcheck
 from avsa.data.detection.base import Detection, load_detections
 from avsa.errors import InputError
-from avsa.media import avcheck
 from avsa.media.cache import Cache
 from avsa.spatial.ambisonics import encode
 
