@@ -19,6 +19,7 @@ import torch
 
 from avsa.cli import main as avsa
 from avsa.train import trainer as T
+from avsa.train.config import stage_model
 from avsa.train.config import load_config
 from avsa.train.data import TrainBatches
 
@@ -38,7 +39,7 @@ def make_cache(root: Path) -> Path:
 def time_stage(cfg, stage: str, steps: int) -> tuple[float, float]:
     """(clips/s full step, clips/s model only) for one stage."""
     torch.manual_seed(0)
-    model = T.stage_model(cfg, stage)
+    model = stage_model(cfg, stage)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     batches = TrainBatches(cfg, stage=stage)
 

@@ -58,13 +58,14 @@ def overrides(cache: Path, out: Path, batch: int, steps: int) -> list[str]:
 
 def check_step(cache: Path, out: Path, batch: int, steps: int) -> None:
     from avsa.train import trainer as T
+    from avsa.train.config import stage_model
     from avsa.train.config import load_config
     from avsa.train.data import TrainBatches
 
     device = torch.device("cuda")
     cfg = load_config(CONFIG, overrides(cache, out, batch, steps))
     torch.manual_seed(0)
-    model = T.stage_model(cfg, "avsa").to(device)
+    model = stage_model(cfg, "avsa").to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     scaler = torch.amp.GradScaler("cuda")
     batches = TrainBatches(cfg, stage="avsa", device=device)

@@ -17,7 +17,7 @@ import yaml
 from avsa.errors import ConfigError
 from avsa.train import trainer as trainer_mod
 from avsa.train.checkpoint import load_checkpoint
-from avsa.train.config import load_config, to_dict
+from avsa.train.config import load_config, stage_model, to_dict
 from avsa.train.trainer import NonFiniteLossError, train
 
 TINY = ["model.video_width=0.125", "model.audio_width=0.125", "model.transformer_ff=64", "data.crop_size=16",
@@ -54,7 +54,7 @@ def held_out_loss(cfg, state=None, n_batches=16):
     from avsa.train.data import TrainBatches
 
     torch.manual_seed(cfg.seed)
-    model = trainer_mod.stage_model(cfg, "avc")
+    model = stage_model(cfg, "avc")
     if state is not None:
         model.load_state_dict(state)
     batches = TrainBatches(cfg, stage="avc", start_step=1000)  # batches the run never saw
@@ -217,7 +217,7 @@ def test_batch_that_does_not_split_over_processes_is_a_config_error(synthetic_ca
 def test_full_scale_models_build_and_take_one_step(stage):
     """The paper-scale configs build their models and run one optimisation step (batch of 2 clips)."""
     cfg = load_config("full/foa-iv-objects")
-    model = trainer_mod.stage_model(cfg, stage)
+    model = stage_model(cfg, stage)
     k = 1 if stage == "avc" else 4
     video = torch.randn(2, k, 3, cfg.data.n_frames, cfg.data.crop_size, cfg.data.crop_size)
     audio = torch.randn(2, k, cfg.audio_channels, 100, 128)
