@@ -1,4 +1,4 @@
-"""Forward + backward time of the AVC and AVSA models on CPU (issue 5, item 7).
+"""Forward + backward time of the AVC and AVSA models on CPU.
 
 Full models (width 1, 8×112×112 crops, audio (C, 100, 128), transformers
 512/2048) at 4 samples per step (AVC 4 clips, AVSA 1 clip × 4 crops) — the paper's batches (AVC 112 clips, AVSA

@@ -1,4 +1,4 @@
-"""Benchmark of the spatial core against reference implementations (issue 2, item 5).
+"""Benchmark of the spatial core against reference implementations.
 
 Run: ``.venv/bin/python benchmarks/bench_spatial.py``  (about half a minute, one thread).
 

@@ -24,7 +24,7 @@ Object crops come from the ground truth jittered like a real detector (each
 detection moved by an angle of ~N(0, σ) in a random direction, σ = 15°), not
 from exact ground truth, and AVSA accuracy is also reported per crop kind
 (object-centred vs. the random crops of quadrants without an object), as
-``system.md`` §8 asks. A claim *holds* when the interval of the difference is
+``docs/system.md`` §8 asks. A claim *holds* when the interval of the difference is
 above 0, is *contradicted* when it is below 0, and is *inconclusive* otherwise.
 
 Every stage is resumable: rerunning reuses the world, finished runs and

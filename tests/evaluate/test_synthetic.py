@@ -36,7 +36,7 @@ def test_motion_task_moves_the_object_the_named_way():
 
 
 def test_motion_names_follow_the_direction_convention():
-    """conventions.md: azimuth grows to the left, elevation grows upwards."""
+    """docs/conventions.md: azimuth grows to the left, elevation grows upwards."""
     t = np.linspace(0.0, 0.5, 8)
     left, _, _ = _motion_path("left", t, 0.2, 0.0, 0.3, 0.7)
     right, _, _ = _motion_path("right", t, 0.2, 0.0, 0.3, 0.7)

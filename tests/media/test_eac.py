@@ -17,7 +17,7 @@ MARKERS_DEG = [(0, 0), (90, 20), (-90, -30), (170, 10), (-135, 45), (30, -70), (
 
 
 def marker_frame(azimuth_deg: float, elevation_deg: float, radius_deg: float = 6.0) -> np.ndarray:
-    """Equirect frame, white disc (angular radius) at one direction on black (conventions §2)."""
+    """Equirect frame, white disc (angular radius) at one direction on black (``docs/conventions.md`` §2)."""
     theta = np.pi * (1 - 2 * (np.arange(W) + 0.5) / W)
     phi = (np.pi / 2) * (1 - 2 * (np.arange(H) + 0.5) / H)
     th, ph = np.meshgrid(theta, phi)

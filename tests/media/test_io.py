@@ -163,7 +163,7 @@ def test_resampling_48k_to_24k_keeps_frequency_and_level(tmp_path):
 
 
 def plane_wave(azimuth_deg: float, elevation_deg: float, n: int = SR) -> np.ndarray:
-    """ambiX/SN3D (4, n) of band-limited noise from one direction (conventions §3, written out here)."""
+    """ambiX/SN3D (4, n) of band-limited noise from one direction (``docs/conventions.md`` §3, written out here)."""
     rng = np.random.default_rng(3)
     s = np.convolve(rng.standard_normal(n + 63), np.hanning(64) / 16, mode="valid")[:n] * 0.5
     a, e = np.radians(azimuth_deg), np.radians(elevation_deg)

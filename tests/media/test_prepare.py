@@ -47,7 +47,7 @@ def plane_wave(n_samples: int, azimuth: float, elevation: float, *, seed: int = 
 
 
 def in_convention(foa: np.ndarray, layout: str) -> np.ndarray:
-    """ambiX (4, N) written in ``layout`` (conventions §3)."""
+    """ambiX (4, N) written in ``layout`` (``docs/conventions.md`` §3)."""
     w, y, z, x = foa
     if layout == "ambix":
         return foa
@@ -276,7 +276,7 @@ def test_cli_exit_status(tmp_path, capsys):
 
 
 def _pixel_directions(width: int, height: int) -> np.ndarray:
-    """Unit vectors (H, W, 3) of equirect pixel centres (conventions §2)."""
+    """Unit vectors (H, W, 3) of equirect pixel centres (``docs/conventions.md`` §2)."""
     azimuth = math.pi * (1 - 2 * (np.arange(width) + 0.5) / width)
     elevation = (math.pi / 2) * (1 - 2 * (np.arange(height) + 0.5) / height)
     a, e = np.meshgrid(azimuth, elevation)

@@ -1,5 +1,5 @@
 """Encoders and full models: shapes for every input size and width, parameter
-counts against formulas derived from the architecture (system.md §3–5).
+counts against formulas derived from the architecture (docs/system.md §3–5).
 
 Full-model counts (width 1, D = 128, transformers depth 2 / ff 2048):
 R(2+1)D-18 15,384,768; audio CNN 4,725,696 + 3,136·(C − 1); AVC (C = 4)

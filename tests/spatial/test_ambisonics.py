@@ -1,4 +1,4 @@
-"""Encoding, conventions, rotation, beams and stereo (conventions §3–§5)."""
+"""Encoding, conventions, rotation, beams and stereo (``docs/conventions.md`` §3–§5)."""
 
 import math
 

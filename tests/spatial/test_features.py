@@ -1,4 +1,4 @@
-"""Log-mel, intensity vectors and stereo ICF (conventions §6) against librosa and plane waves."""
+"""Log-mel, intensity vectors and stereo ICF (``docs/conventions.md`` §6) against librosa and plane waves."""
 
 import math
 import warnings

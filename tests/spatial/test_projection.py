@@ -1,4 +1,4 @@
-"""Gnomonic crops (conventions §7) against analytic markers and py360convert."""
+"""Gnomonic crops (``docs/conventions.md`` §7) against analytic markers and py360convert."""
 
 import math
 

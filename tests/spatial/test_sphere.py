@@ -1,4 +1,4 @@
-"""Directions, equirectangular coordinates and rotations (conventions §1, §2, §4)."""
+"""Directions, equirectangular coordinates and rotations (``docs/conventions.md`` §1, §2, §4)."""
 
 import math
 
@@ -47,7 +47,7 @@ def test_equirect_round_trip_pixel_centres():
     w, h = 64, 32
     j, i = np.meshgrid(np.arange(w), np.arange(h))
     az, el = sphere.equirect_to_direction(j + 0.5, i + 0.5, w, h)
-    # Pixel-centre inverse of conventions §2.
+    # Pixel-centre inverse of ``docs/conventions.md`` §2.
     assert np.allclose(az.numpy(), np.pi * (1 - 2 * (j + 0.5) / w))
     assert np.allclose(el.numpy(), np.pi / 2 * (1 - 2 * (i + 0.5) / h))
     u, v = sphere.direction_to_equirect(az, el, w, h)

@@ -4,7 +4,7 @@ The loader draws one set of parameters per crop (:func:`draw_augmentation`);
 :mod:`avsa.data.samples` applies them to whole batches at once
 (:func:`flip_crops`, :func:`color_jitter`, :func:`normalize_imagenet`), so
 no Python loop runs per sample. The same ``flip`` flag mirrors the crop and
-the rotated sound field (system.md §3), which keeps left and right aligned.
+the rotated sound field (docs/system.md §3), which keeps left and right aligned.
 
 Jitter parameters are stored as ``(..., 4)`` in the order brightness,
 contrast, saturation, hue (``JITTER_ORDER``), with torchvision's meaning:
@@ -23,10 +23,10 @@ import torch
 
 JITTER_ORDER = ("brightness", "contrast", "saturation", "hue")
 JITTER_RANGES = (0.4, 0.4, 0.4, 0.2)
-"""The baseline's ``ColorJitter(0.4, 0.4, 0.4, 0.2)`` (system.md §3)."""
+"""The baseline's ``ColorJitter(0.4, 0.4, 0.4, 0.2)`` (docs/system.md §3)."""
 JITTER_IDENTITY = (1.0, 1.0, 1.0, 0.0)
 GAIN_RANGE = (0.9, 1.1)
-"""Audio gain ×U(0.9, 1.1) (system.md §4)."""
+"""Audio gain ×U(0.9, 1.1) (docs/system.md §4)."""
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
 """ITU-R 601 luma weights of R, G, B (torchvision's grayscale)."""
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

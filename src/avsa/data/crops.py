@@ -1,10 +1,10 @@
 """Crop selection: where on the sphere the video crops (and the rotated audio) look.
 
-``system.md`` §2. Three modes:
+``docs/system.md`` §2. Three modes:
 
 - ``random`` (the baseline): azimuth uniform over 360°, elevation uniform in
   ``elevation_range`` (±30°), field of view uniform in ``fov_range``
-  (25°–76°, the baseline's range as ``system.md`` gives it).
+  (25°–76°, the baseline's range as ``docs/system.md`` gives it).
 - ``objects`` (the paper): AVC — one detection of the window at random, a
   random crop when there is none; AVSA — one crop per azimuth quadrant, in the
   order of :data:`QUADRANTS`, centred on a detection of that quadrant chosen at
@@ -60,7 +60,7 @@ class CropCentres:
     Attributes
     ----------
     azimuth, elevation : ndarray, shape (K,)
-        Radians (``conventions.md``).
+        Radians (``docs/conventions.md``).
     fov : ndarray, shape (K,)
         Horizontal field of view, radians.
     kind : tuple of str, length K

@@ -142,7 +142,7 @@ class SampleDataset(Dataset):
     split : str or None
         Manifest split (None: all).
     crop_mode : {"random", "objects", "audio"}
-        Crop selection (system.md §2).
+        Crop selection (docs/system.md §2).
     n_crops : int
         K: 1 (AVC) or 4 (AVSA).
     detector : str

@@ -3,7 +3,7 @@
 The loader (:mod:`avsa.data.loader`) only decodes and draws crop centres and
 augmentation parameters on the CPU; :func:`build_batch` does the heavy,
 per-sample work as batched tensor code on whatever device the
-:class:`~avsa.data.loader.RawBatch` is on (system.md §3–4)::
+:class:`~avsa.data.loader.RawBatch` is on (docs/system.md §3–4)::
 
     frames (B, T, 3, H, W) uint8 ──gnomonic_crop (one call, all K crops)──▶ (B, K, T, 3, S, S)
         ──flip──▶ ──colour jitter──▶ ──ImageNet mean/std──▶ video (B, K, 3, T, S, S)
@@ -73,7 +73,7 @@ def audio_format(foa: torch.Tensor, fmt: str) -> torch.Tensor:
 
 
 def audio_features(x: torch.Tensor, features: str, *, sample_rate: int) -> torch.Tensor:
-    """Feature stack of formatted audio (system.md §4), one shared STFT.
+    """Feature stack of formatted audio (docs/system.md §4), one shared STFT.
 
     Parameters
     ----------

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from avsa.errors import InputError, MediaError
+from avsa.evaluate.intervals import wilson_interval
 from avsa.evaluate.pretrained import Pretrained, load_pretrained
 from avsa.evaluate.results import Result
-from avsa.evaluate.intervals import wilson_interval
 from avsa.spatial import projection, sphere
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from avsa.errors import AvsaError, InputError
+from avsa.evaluate.intervals import accuracy_interval
 from avsa.evaluate.localize import ScoreFn, alignment_map, peak_direction
 from avsa.evaluate.pretrained import Pretrained
 from avsa.evaluate.results import Result
-from avsa.evaluate.intervals import accuracy_interval
 from avsa.media import starss23
 from avsa.media.sources import starss23_sources
 from avsa.spatial import sphere

@@ -1,4 +1,4 @@
-"""Synthetic downstream tasks of the embedded default world (issue 6.3).
+"""Synthetic downstream tasks of the embedded default world.
 
 Deterministic for a seed, generated in memory from the synthetic world's own
 building blocks (:mod:`avsa.media.synth`):

@@ -246,7 +246,7 @@ class ClipRecord:
         RMS level of W over the clip in dB re full scale
         (10·log10 mean(W²); a full-scale sine in W reads −3 dB).
     validity : float
-        ρ of paper Eq. 13 (conventions §8) over the clip; NaN when silent.
+        ρ of paper Eq. 13 (``docs/conventions.md`` §8) over the clip; NaN when silent.
     convention : str
         The convention ρ suggests (``ambisonics.diagnose``).
     status : str

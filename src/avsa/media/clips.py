@@ -1,4 +1,4 @@
-"""Training windows over a prepared cache (system.md §1).
+"""Training windows over a prepared cache (docs/system.md §1).
 
 A sample is a 1-s audio window at 24 kHz and the 8 equirectangular frames
 (0.5 s at 16 fps) centred inside it. Windows start on the frame grid: the

@@ -10,7 +10,7 @@ One JSON file per video, ``<stem>.json`` beside ``<stem>.mp4`` (format in
      "objects": [{"id": 0, "label": "cat", "sounding": true, "size": 0.52,
                   "azimuth": [...], "elevation": [...]}]}
 
-Angles are radians in the frame of ``conventions.md`` (azimuth positive to the
+Angles are radians in the frame of ``docs/conventions.md`` (azimuth positive to the
 left, elevation up); ``size`` is the object's angular width in radians.
 An object may carry ``"active": [true, false, ...]`` (one flag per frame):
 it is present only in the frames marked true (labelled sound events of real

@@ -1,7 +1,7 @@
 """Named audio channel presets: raw decoded channels → ambiX/SN3D.
 
 A decoder hands over channels in the stream's own order; these presets say
-what those channels are (conventions.md §3) and map them explicitly. The
+what those channels are (docs/conventions.md §3) and map them explicitly. The
 math lives in :func:`avsa.spatial.ambisonics.to_ambix`; this module adds the
 channel-count checks and the error messages naming the file.
 

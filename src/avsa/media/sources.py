@@ -6,7 +6,7 @@ Two folder layouts are understood:
   (recursively) carries its own audio, or takes the audio file with the same
   stem beside it (``<stem>.flac / .wav / .m4a / .opus / .ogg``). A ground-truth
   ``<stem>.json`` beside the video (the synthetic world) is picked up.
-* **YouTube-360** (the layout of the original AVSA code, ``datasets.md``):
+* **YouTube-360** (the layout the original AVSA code downloads its data to):
   ``video/<ytid>-<start>.mp4`` + ``audio/<ytid>-<start>.m4a``; only pairs with
   both files are used. The YouTube id is the first 11 characters of the stem,
   the start second the integer after the last ``-``.

@@ -1,4 +1,4 @@
-"""Audio encoder: the baseline's 9-layer 2-D CNN (system.md §4).
+"""Audio encoder: the baseline's 9-layer 2-D CNN (docs/system.md §4).
 
 Input ``(N, C, T, F)`` audio features — C ∈ {1, 2, 4, 5, 7} channels set by
 the format and features (mono log-mel 1, stereo 2, ambi 4, stereo+ICF 5,

@@ -1,4 +1,4 @@
-"""The AVC and AVSA models: encoders, linear heads, translation transformers (system.md §5).
+"""The AVC and AVSA models: encoders, linear heads, translation transformers (docs/system.md §5).
 
 Symbols follow the paper: encoder features v, a (512-d at width 1); target
 embeddings ṽ = video head(v), ã = audio head(a); predictions v̂, â (128-d,

@@ -1,4 +1,4 @@
-"""Contrastive losses of AVC and AVSA (paper Eqs. 1–2, system.md §5).
+"""Contrastive losses of AVC and AVSA (paper Eqs. 1–2, docs/system.md §5).
 
 Cosine similarities divided by a temperature τ (0.07) are the logits of a
 cross-entropy whose target is the matching pair; the two directions are

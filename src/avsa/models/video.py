@@ -1,4 +1,4 @@
-"""Video encoder: the baseline's R(2+1)D-18 (system.md §3).
+"""Video encoder: the baseline's R(2+1)D-18 (docs/system.md §3).
 
 Input ``(N, 3, T, H, W)`` float crops (ImageNet-normalised; T = 8, H = W = 112
 at full scale), output ``(N, 512·width)`` after a global max pool over

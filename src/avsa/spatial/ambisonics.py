@@ -1,6 +1,6 @@
 """First-order Ambisonics: encoding, conventions, rotation, beams, validity.
 
-Internal format everywhere (``shared/docs/conventions.md`` §3–§5, §8):
+Internal format everywhere (``docs/conventions.md`` §3–§5, §8):
 ambiX = ACN channel order **W, Y, Z, X** with SN3D normalisation. A plane wave
 s from (θ, φ) is ``[s, s·sin θ cos φ, s·sin φ, s·cos θ cos φ]``. The channel
 axis is the one before samples: FOA signals have shape ``(..., 4, N)``.
@@ -225,7 +225,7 @@ def rotate(foa: Any, matrix: Any) -> torch.Tensor:
 def rotate_to_front(foa: Any, azimuth: Any, elevation: Any) -> torch.Tensor:
     """Rotate the field so that direction (θ0, φ0) becomes the front.
 
-    Uses M = Ry(φ0)·Rz(−θ0) (yaw first, then pitch; conventions §4): a plane
+    Uses M = Ry(φ0)·Rz(−θ0) (yaw first, then pitch; ``docs/conventions.md`` §4): a plane
     wave from (θ0, φ0) becomes exactly W = s, Y = Z = 0, X = s.
 
     Parameters
@@ -267,7 +267,7 @@ def beamform(foa: Any, azimuth: Any, elevation: Any, pattern: str = "cardioid") 
     """First-order beam towards (θ0, φ0).
 
     With u = d(θ0, φ0) the weights are [a, (1−a)u_y, (1−a)u_z, (1−a)u_x], so a
-    plane wave s at angle γ from u gives s·(a + (1−a) cos γ) (conventions §5).
+    plane wave s at angle γ from u gives s·(a + (1−a) cos γ) (``docs/conventions.md`` §5).
 
     Parameters
     ----------
@@ -348,7 +348,7 @@ def validity_ratio(foa: Any, sample_rate: float, cutoff_hz: float = 4000.0) -> t
     (brick-wall) filter at ``cutoff_hz`` applied in the frequency domain; the
     energies follow from Parseval's theorem. For ambiX/SN3D ρ ≈ 1 (exactly 1
     for one plane wave), ≈ 2 for FuMa-scaled W, ≈ 3 for N3D, ≈ 0 for an
-    up-mixed mono file (conventions §8).
+    up-mixed mono file (``docs/conventions.md`` §8).
 
     Parameters
     ----------
@@ -400,7 +400,7 @@ class Diagnosis:
 
 
 def diagnose(foa: Any, sample_rate: float, *, tolerance: float = 0.1) -> Diagnosis:
-    """Guess the convention of one clip from its validity ratio ρ (conventions §8).
+    """Guess the convention of one clip from its validity ratio ρ (``docs/conventions.md`` §8).
 
     Bands (geometric midpoints between the ideal values 1, 2, 3, 6):
     ρ < 0.5 → not ambisonic (near-empty dipoles: mono/stereo up-mix);

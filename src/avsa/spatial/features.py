@@ -1,6 +1,6 @@
 """Audio features for the encoders: log-mel, FOA intensity vectors, stereo ICF.
 
-Defaults are the paper's (system.md §4): 1 s at 24 kHz, STFT n_fft 512 with a
+Defaults are the paper's (docs/system.md §4): 1 s at 24 kHz, STFT n_fft 512 with a
 periodic Hann window, hop 240, 128 Slaney mel bands (the same filters as
 ``librosa.filters.mel(htk=False, norm="slaney")``) → T = 100 frames, F = 128.
 
@@ -9,7 +9,7 @@ zero-padded by n_fft/2 at both ends — librosa's ``center=True,
 pad_mode="constant"``), keeping the first **T = N // hop_length** frames
 (librosa's 1 + N // hop minus the last one). 24 000 samples → 100 frames.
 
-Conventions §6: features are computed from the power spectrogram |STFT|²
+``docs/conventions.md`` §6: features are computed from the power spectrogram |STFT|²
 (no window normalisation); log-mel is ``log(mel + floor)`` (natural log,
 floor 1e-10 by default, so empty low mel bands — narrower than one FFT bin at
 n_fft 512 — give log(floor), never −inf). Layout ``(..., C, T, F)``.
@@ -310,7 +310,7 @@ def foa_intensity(
     fmin: float = 0.0,
     fmax: float | None = None,
 ) -> torch.Tensor:
-    """Mel-aggregated normalised active intensity vector (paper Eq. 7, conventions §6).
+    """Mel-aggregated normalised active intensity vector (paper Eq. 7, ``docs/conventions.md`` §6).
 
     i_b = (M · 2Re(W* [X, Y, Z]))_b / (M · (|W|² + |X|² + |Y|² + |Z|²))_b,
     numerator and denominator aggregated separately. It points towards the
@@ -347,7 +347,7 @@ def stereo_icf(
     fmax: float | None = None,
     floor: float = LOG_FLOOR,
 ) -> torch.Tensor:
-    """Stereo inter-channel features per mel band (paper Eqs. 10–11, conventions §6).
+    """Stereo inter-channel features per mel band (paper Eqs. 10–11, ``docs/conventions.md`` §6).
 
     ILD_b = 10 log10(M|L|² + floor) − 10 log10(M|R|² + floor) in dB;
     C_b = Σ_k M_bk L_k R_k*, cos IPD = Re C_b / |C_b|, sin IPD = Im C_b / |C_b|

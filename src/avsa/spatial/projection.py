@@ -1,4 +1,4 @@
-"""Gnomonic (perspective) crops of equirectangular frames (conventions §2, §7).
+"""Gnomonic (perspective) crops of equirectangular frames (``docs/conventions.md`` §2, §7).
 
 A crop centred at (θ0, φ0) with horizontal field of view f and N × N pixels
 looks along the camera C = Rz(θ0)·Ry(−φ0) = Mᵀ (M = ``front_rotation``). Its

@@ -1,6 +1,6 @@
 """Directions on the sphere, equirectangular pixel coordinates and rotations.
 
-Frame (``shared/docs/conventions.md`` §1–§2, §4): x forward, y left, z up.
+Frame (``docs/conventions.md`` §1–§2, §4): x forward, y left, z up.
 Azimuth θ is 0 at the front and positive to the left, in (−π, π]; elevation φ
 is 0 at the horizon and positive up, in [−π/2, π/2]. All angles are radians.
 Rotation matrices are active and right-handed (the same as scipy's
@@ -302,7 +302,7 @@ def roll(angle: Any) -> torch.Tensor:
 def front_rotation(azimuth: Any, elevation: Any) -> torch.Tensor:
     """Rotation that brings direction (θ0, φ0) to the front: M = Ry(φ0)·Rz(−θ0).
 
-    Yaw first, then pitch (conventions §4): ``M @ direction_vector(θ0, φ0)`` is
+    Yaw first, then pitch (``docs/conventions.md`` §4): ``M @ direction_vector(θ0, φ0)`` is
     exactly [1, 0, 0]. Its transpose is the camera of a gnomonic crop centred
     at (θ0, φ0).
 

@@ -34,7 +34,7 @@ DEVICE_TYPES = ("cpu", "cuda")
 
 @dataclass
 class DataConfig:
-    """Where samples come from and how they are made (system.md §1–4)."""
+    """Where samples come from and how they are made (docs/system.md §1–4)."""
 
     cache: str = ""
     """Prepared cache folder (``avsa prepare``)."""
@@ -66,7 +66,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Encoder sizes and the AVSA heads (system.md §3–5)."""
+    """Encoder sizes and the AVSA heads (docs/system.md §3–5)."""
 
     video_width: float = 1.0
     """Width multiplier of R(2+1)D-18 (1.0 = 64/128/256/512 channels)."""

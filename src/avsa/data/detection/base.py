@@ -4,7 +4,7 @@ A 2-D detector (YOLO, an OpenCV model, a saliency blob finder, ...) sees an
 ordinary image and returns pixel boxes (:class:`Box2D`). A 360° *runner*
 (:mod:`.equirect`, :mod:`.tiles`) feeds it a frame and turns its boxes into
 directions on the sphere (:class:`Detection`, radians, frame of
-``conventions.md``: azimuth positive to the left, elevation up).
+``docs/conventions.md``: azimuth positive to the left, elevation up).
 
 Per clip the detections are stored as ``CACHE/detections/<name>/<clip_id>.json``::
 

@@ -3,7 +3,7 @@
 The frame is padded circularly in width before detection, so an object cut by
 the ±180° seam is seen whole once; a box is kept when its centre falls in the
 original frame, and what is seen twice is merged (:func:`.base.spherical_nms`).
-The box centre becomes the direction (``conventions.md`` §2); the angular size
+The box centre becomes the direction (``docs/conventions.md`` §2); the angular size
 is the larger of the box's angular width on the sphere, Δu·(2π/W)·cos φ, and
 its angular height Δv·(π/H). (The paper's Δu·2π/W is the same at the horizon;
 off the horizon the equirect frame stretches widths by 1/cos φ.)

@@ -5,7 +5,7 @@ Format (JSON or CSV), one row per detection:
 ========== ==========================================================
 clip_id    the cache's clip id (``manifest.csv``)
 time_s     seconds from the clip start
-azimuth    centre direction, positive to the left (``conventions.md``)
+azimuth    centre direction, positive to the left (``docs/conventions.md``)
 elevation  centre direction, positive up
 size       angular width of the object
 label      class name

@@ -20,7 +20,7 @@ def equirect_to_eac(frame: np.ndarray, *, face_size: int | None = None) -> np.nd
     Parameters
     ----------
     frame : np.ndarray, shape (H, W, C) or (T, H, W, C), W = 2H
-        Equirectangular frame(s) (conventions §2), any dtype.
+        Equirectangular frame(s) (``docs/conventions.md`` §2), any dtype.
     face_size : int, optional, keyword-only
         F; default W/4 (the EAC frame is then 3W/4 × W/2).
 

@@ -49,7 +49,7 @@ def per_sample_track(frame_times_s: np.ndarray, azimuth: np.ndarray, elevation: 
 
 
 def plane_wave(signal: np.ndarray, azimuth, elevation) -> np.ndarray:
-    """ambiX/SN3D plane wave(s): s·[1, sin θ cos φ, sin φ, cos θ cos φ] (conventions §3).
+    """ambiX/SN3D plane wave(s): s·[1, sin θ cos φ, sin φ, cos θ cos φ] (``docs/conventions.md`` §3).
 
     The NumPy twin of :func:`avsa.spatial.ambisonics.encode` (tested equal to
     it) without its per-call input validation, which dominates the cost of
