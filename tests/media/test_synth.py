@@ -282,3 +282,10 @@ def test_world_split_is_stratified_by_scene():
     assert [world_split(i) for i in range(n)] == splits
     # already from 10 videos two different scenes are tested
     assert len({world_scene(i) for i in range(10) if world_split(i) == "test"}) == 2
+
+
+def test_the_world_is_written_in_conventions_the_spatial_core_knows():
+    from avsa.media.layouts import FOA_LAYOUTS
+    from avsa.media.synth.config import FOA_CONVENTIONS
+
+    assert set(FOA_CONVENTIONS) <= set(FOA_LAYOUTS)

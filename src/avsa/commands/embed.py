@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from avsa.evaluate.embed import embed_files
+from avsa.evaluate.pretrained import INPUT_LAYOUTS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, help="audio or video files")
     parser.add_argument("--out", type=Path, required=True, help="folder for the .npz files")
     parser.add_argument("--modality", choices=("audio", "video", "both"), default="audio")
-    parser.add_argument("--layout", choices=("auto", "foa", "stereo", "binaural", "mono"), default="auto",
+    parser.add_argument("--layout", choices=("auto", *INPUT_LAYOUTS), default="auto",
                         help="audio channels: foa = 4-ch ambiX; auto decides by channel count")
     parser.add_argument("--hop", type=float, default=0.1, help="seconds between audio windows")
     parser.add_argument("--video-hop", type=float, default=0.5, help="seconds between video windows")

@@ -31,6 +31,10 @@ from avsa.train.checkpoint import find_checkpoint, load_checkpoint, load_model
 from avsa.train.config import TrainConfig
 
 
+INPUT_LAYOUTS: dict[str, int] = {"foa": 4, "stereo": 2, "binaural": 2, "mono": 1}
+"""The audio layouts :meth:`Pretrained.audio_windows` takes, with their channel counts (``auto`` picks one)."""
+
+
 @dataclass
 class Pretrained:
     """A loaded checkpoint (see :func:`load_pretrained`).
@@ -187,9 +191,9 @@ class Pretrained:
         channels = x.shape[0]
         if layout == "auto":
             layout = {4: "foa", 2: "stereo", 1: "mono"}.get(channels, "?")
-        if layout not in ("foa", "stereo", "binaural", "mono"):
+        if layout not in INPUT_LAYOUTS:
             raise InputError(f"cannot tell the layout of {channels}-channel audio; pass layout=foa|stereo|mono")
-        need = {"foa": 4, "stereo": 2, "binaural": 2, "mono": 1}[layout]
+        need = INPUT_LAYOUTS[layout]
         if channels != need:
             raise InputError(f"layout {layout!r} needs {need} channels, got {channels}")
         if sample_rate != self.sample_rate:

@@ -6,7 +6,11 @@ from dataclasses import dataclass, fields
 
 from avsa.errors import ConfigError
 
-CONVENTIONS = ("ambix", "fuma", "n3d", "youtube-aac", "stereo-upmix", "swapped")
+FOA_CONVENTIONS = ("ambix", "fuma", "n3d", "youtube-aac")
+"""The Ambisonics conventions of :data:`avsa.spatial.ambisonics.CONVENTIONS` the world can be written in."""
+BROKEN_CONVENTIONS = ("stereo-upmix", "swapped")
+"""Broken FOA the world can be written as: a stereo file up-mixed to four channels, X and Y swapped."""
+CONVENTIONS = FOA_CONVENTIONS + BROKEN_CONVENTIONS
 PROJECTIONS = ("equirect", "eac")
 SPEECH_MODES = ("auto", "synth", "espeak")
 

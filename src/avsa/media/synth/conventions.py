@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from avsa.errors import InputError
-from avsa.media.synth.config import CONVENTIONS
+from avsa.media.synth.config import CONVENTIONS, FOA_CONVENTIONS
 from avsa.spatial.ambisonics import from_ambix, to_stereo
 
 UPMIX_SIDE_GAIN = 0.1
@@ -41,7 +41,7 @@ def to_convention(foa: np.ndarray, convention: str) -> np.ndarray:
     foa = np.asarray(foa, dtype=np.float32)
     if foa.ndim != 2 or foa.shape[0] != 4:
         raise InputError(f"foa must be (4, N) ambiX, got shape {foa.shape}")
-    if convention in ("ambix", "fuma", "n3d", "youtube-aac"):
+    if convention in FOA_CONVENTIONS:
         return from_ambix(foa, convention).numpy().astype(np.float32)
     if convention == "stereo-upmix":
         left, right = to_stereo(foa).numpy()
