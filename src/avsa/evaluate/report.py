@@ -46,6 +46,7 @@ import yaml
 from avsa.errors import AvsaError, InputError
 from avsa.evaluate.results import Result, load_results
 from avsa.models.build import STAGES
+from avsa.train.checkpoint import CONFIG_FILE, EVAL_DIR, METRICS_FILE
 from avsa.train.config import TrainConfig, from_dict
 
 MISSING = "—"
@@ -160,7 +161,7 @@ def describe_config(config: TrainConfig) -> str:
 def is_run_folder(path: str | os.PathLike) -> bool:
     """A folder holding ``config.yaml``, ``metrics.jsonl`` or ``eval/``."""
     p = Path(path)
-    return p.is_dir() and any((p / n).exists() for n in ("config.yaml", "metrics.jsonl", "eval"))
+    return p.is_dir() and any((p / n).exists() for n in (CONFIG_FILE, METRICS_FILE, EVAL_DIR))
 
 
 def load_run(path: str | os.PathLike, *, name: str | None = None) -> ReportRun:
@@ -171,7 +172,7 @@ def load_run(path: str | os.PathLike, *, name: str | None = None) -> ReportRun:
     if not is_run_folder(path):
         raise InputError(f"{path}: not a run folder (no config.yaml, metrics.jsonl or eval/ in it)")
     run = ReportRun(path=path, label=name or "")
-    cfg_file = path / "config.yaml"
+    cfg_file = path / CONFIG_FILE
     if cfg_file.is_file():
         try:
             run.config = from_dict(TrainConfig, yaml.safe_load(cfg_file.read_text()) or {})
@@ -179,11 +180,11 @@ def load_run(path: str | os.PathLike, *, name: str | None = None) -> ReportRun:
             run.notes.append(f"config.yaml unreadable ({str(exc).splitlines()[0]})")
     else:
         run.notes.append("no config.yaml")
-    if (path / "eval").is_dir():
+    if (path / EVAL_DIR).is_dir():
         run.results = load_results(path)
     if not run.results:
         run.notes.append("no evaluation results (eval/ empty or missing)")
-    if not (path / "metrics.jsonl").is_file():
+    if not (path / METRICS_FILE).is_file():
         run.notes.append("no metrics.jsonl (no training curves)")
     if not run.label:
         run.label = describe_config(run.config) if run.config is not None else path.name
@@ -504,7 +505,7 @@ def write_report(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *,
     md += ["## Training curves", ""]
     for r, slug in zip(rows, _slugs(rows)):
         md += [f"### {r.label}", ""]
-        metrics = r.path / "metrics.jsonl"
+        metrics = r.path / METRICS_FILE
         if metrics.is_file():
             png, bad = plot_curves(metrics, out / f"{slug}-curves.png", config=r.config, title=r.label)
             md += [f"![training curves of {_alt(r.label)}]({png.name})", ""]

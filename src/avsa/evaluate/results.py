@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from avsa.errors import InputError
+from avsa.train.checkpoint import EVAL_DIR
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Result:
 
 
 def result_path(run_dir: str | os.PathLike, task: str) -> Path:
-    return Path(run_dir) / "eval" / f"{task}.json"
+    return Path(run_dir) / EVAL_DIR / f"{task}.json"
 
 
 def save_result(run_dir: str | os.PathLike, result: Result) -> Path:
@@ -67,7 +68,7 @@ def save_result(run_dir: str | os.PathLike, result: Result) -> Path:
 def load_results(run_dir: str | os.PathLike) -> dict[str, Result]:
     """Every result of a run folder, by task name."""
     out = {}
-    for path in sorted((Path(run_dir) / "eval").glob("*.json")):
+    for path in sorted((Path(run_dir) / EVAL_DIR).glob("*.json")):
         try:
             out[path.stem] = Result(**json.loads(path.read_text()))
         except (json.JSONDecodeError, TypeError) as exc:

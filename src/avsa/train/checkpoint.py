@@ -3,12 +3,12 @@
 A run folder (written by :class:`~avsa.train.trainer.Trainer`)::
 
     RUN/config.yaml              the resolved config (:data:`CONFIG_FILE`)
-    RUN/commit.txt               git commit of the code
-    RUN/metrics.jsonl            one line per logged step
-    RUN/tb/                      TensorBoard logs
+    RUN/commit.txt               git commit of the code (:data:`COMMIT_FILE`)
+    RUN/metrics.jsonl            one line per logged step (:data:`METRICS_FILE`)
+    RUN/tb/                      TensorBoard logs (:data:`TB_DIR`)
     RUN/checkpoints/last.pt      every ``checkpoint_every`` steps and when a stage ends
     RUN/checkpoints/<stage>.pt   when stage ``avc`` / ``avsa`` ends (:func:`checkpoint_path`)
-    RUN/eval/                    evaluation results (:mod:`avsa.evaluate.results`)
+    RUN/eval/                    evaluation results (:data:`EVAL_DIR`, :mod:`avsa.evaluate.results`)
 
 :func:`load_model` is the one way from a checkpoint file to its config, stage
 and model: resuming a run, initialising from another run, and every
@@ -50,7 +50,11 @@ from avsa.train.config import TrainConfig, from_dict, stage_model
 
 FORMAT = "avsa-checkpoint-1"
 CONFIG_FILE = "config.yaml"
+COMMIT_FILE = "commit.txt"
+METRICS_FILE = "metrics.jsonl"
+TB_DIR = "tb"
 CHECKPOINTS_DIR = "checkpoints"
+EVAL_DIR = "eval"
 LAST = "last"
 """The name of the checkpoint written every ``checkpoint_every`` steps (``checkpoints/last.pt``)."""
 

@@ -33,8 +33,8 @@ from avsa.errors import AvsaError, ConfigError
 from avsa.models.build import STAGES
 from avsa.models.losses import avc_loss, avsa_loss
 from avsa.train import distributed as dist_utils
-from avsa.train.checkpoint import (CONFIG_FILE, LAST, checkpoint_path, git_commit, load_checkpoint,
-                                   load_model, rng_state, save_checkpoint, set_rng_state)
+from avsa.train.checkpoint import (COMMIT_FILE, CONFIG_FILE, LAST, METRICS_FILE, TB_DIR, checkpoint_path, git_commit,
+                                   load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state)
 from avsa.train.config import TrainConfig, from_dict, stage_model, to_dict
 from avsa.train.data import TrainBatches, check_stages
 
@@ -91,12 +91,12 @@ class Trainer:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / CONFIG_FILE).write_text(yaml.safe_dump(to_dict(self.config), sort_keys=False))
-        (self.run_dir / "commit.txt").write_text(git_commit() + "\n")
-        self.metrics_file = open(self.run_dir / "metrics.jsonl", "a")
+        (self.run_dir / COMMIT_FILE).write_text(git_commit() + "\n")
+        self.metrics_file = open(self.run_dir / METRICS_FILE, "a")
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.run_dir / "tb"))
+            self.writer = SummaryWriter(str(self.run_dir / TB_DIR))
         except ImportError:  # tensorboard is a dependency, but keep training without it
             self.writer = None
 
