@@ -31,6 +31,7 @@ import numpy as np
 from avsa.data.detection.base import load_detections
 from avsa.errors import InputError
 from avsa.media.cache import DETECTIONS_DIR, MANIFEST_NAME, Cache
+from avsa.spatial.pixels import unit_vectors
 
 BIN_S = 0.1
 """Length of one audio-direction bin, seconds."""
@@ -105,16 +106,12 @@ class ClipVerdict:
     n_bins: int
 
 
-def _unit(azimuth: np.ndarray, elevation: np.ndarray) -> np.ndarray:
-    return np.stack([np.cos(azimuth) * np.cos(elevation), np.sin(azimuth) * np.cos(elevation), np.sin(elevation)], -1)
-
-
 def judge(times: np.ndarray, directions: np.ndarray, detections, *, clip_id: str = "") -> ClipVerdict | None:
     """The verdict of one clip from its audio directions and its detections (None if nothing to compare)."""
     if not detections or len(times) == 0:
         return None
     det_t = np.array([d.time_s for d in detections])
-    det_v = _unit(np.array([d.azimuth for d in detections]), np.array([d.elevation for d in detections]))
+    det_v = unit_vectors(np.array([d.azimuth for d in detections]), np.array([d.elevation for d in detections]))
     near = np.abs(times[:, None] - det_t[None]) <= NEAR_S  # (B, D)
     compared = near.any(1)
     if not compared.any():

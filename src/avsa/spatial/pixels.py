@@ -1,8 +1,10 @@
 """Equirectangular pixel directions and bilinear sampling, in NumPy, for the renderers and re-projections.
 
-The synthetic world's renderer (:mod:`avsa.media.synth.render_video`) and the
-EAC re-projections (:mod:`avsa.media.eac`, :mod:`avsa.media.synth.eac`) work
-on NumPy frames; they take the pixel grid and the sampling from here, and the
+The synthetic world's renderers (:mod:`avsa.media.synth.render_video`,
+:mod:`avsa.media.synth.render_audio`, :mod:`avsa.media.synth.scenes`), the EAC
+re-projections (:mod:`avsa.media.eac`, :mod:`avsa.media.synth.eac`) and the
+audio-visual check (:mod:`avsa.data.avcheck`) work on NumPy arrays; they take
+direction vectors, the pixel grid and the sampling from here, and the
 rotations from :mod:`avsa.spatial.sphere`.
 
 Pixel centres (``docs/conventions.md`` §2): column j of a W-wide
@@ -20,7 +22,18 @@ import torch
 
 from avsa.spatial.sphere import front_rotation
 
-__all__ = ["equirect_directions", "front_rotation_matrix", "bilinear"]
+__all__ = ["unit_vectors", "equirect_directions", "front_rotation_matrix", "bilinear"]
+
+
+def unit_vectors(azimuth, elevation, *, axis: int = -1) -> np.ndarray:
+    """Direction vectors (cos θ cos φ, sin θ cos φ, sin φ) of NumPy angles, stacked along ``axis``.
+
+    The NumPy twin of :func:`avsa.spatial.sphere.direction_vector`: angles
+    keep their dtype and broadcast against each other.
+    """
+    azimuth, elevation = np.asarray(azimuth), np.asarray(elevation)
+    return np.stack(np.broadcast_arrays(np.cos(azimuth) * np.cos(elevation), np.sin(azimuth) * np.cos(elevation),
+                                        np.sin(elevation)), axis=axis)
 
 
 @functools.lru_cache(maxsize=8)
@@ -39,8 +52,7 @@ def equirect_directions(width: int, height: int, dtype: type = np.float64) -> np
     """
     az = np.pi * (1 - 2 * (np.arange(width) + 0.5) / width)
     el = (np.pi / 2) * (1 - 2 * (np.arange(height) + 0.5) / height)
-    az, el = np.meshgrid(az, el)
-    d = np.stack([np.cos(az) * np.cos(el), np.sin(az) * np.cos(el), np.sin(el)], axis=-1).astype(dtype)
+    d = unit_vectors(*np.meshgrid(az, el)).astype(dtype)
     d.setflags(write=False)
     return d
 

@@ -23,6 +23,7 @@ from scipy.signal import fftconvolve
 from avsa.media.synth.config import SynthConfig
 from avsa.media.synth.scenes import SceneLayout
 from avsa.media.synth.sounds import class_sound
+from avsa.spatial.pixels import unit_vectors
 
 _N_AMBIENCE = 16
 
@@ -69,9 +70,8 @@ def plane_wave(signal: np.ndarray, azimuth, elevation) -> np.ndarray:
     s = np.asarray(signal, dtype=np.float32)
     az = np.asarray(azimuth, dtype=np.float32)
     el = np.asarray(elevation, dtype=np.float32)
-    cos_el = np.cos(el)
-    gains = np.stack(np.broadcast_arrays(np.ones_like(az), np.sin(az) * cos_el, np.sin(el) * np.ones_like(az),
-                                         np.cos(az) * cos_el), axis=-2)
+    x, y, z = unit_vectors(az, el, axis=0)
+    gains = np.stack(np.broadcast_arrays(np.ones_like(az), y, z, x), axis=-2)
     return gains * s[..., None, :]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from avsa.errors import InputError
 from avsa.media.groundtruth import ObjectTrack
 from avsa.media.synth.config import SynthConfig
+from avsa.spatial.pixels import unit_vectors
 
 CLASSES = ("person", "cat", "cup", "motorcycle", "rocket", "clock", "horse")
 
@@ -175,10 +176,8 @@ def _path(rng: np.random.Generator, times: np.ndarray, elevation_range: tuple,
 
 def _separation(a: ObjectSpec, b: ObjectSpec) -> float:
     """Smallest angle between the centres of two objects over the video."""
-    da = np.stack([np.cos(a.azimuth) * np.cos(a.elevation), np.sin(a.azimuth) * np.cos(a.elevation),
-                   np.sin(a.elevation)])
-    db = np.stack([np.cos(b.azimuth) * np.cos(b.elevation), np.sin(b.azimuth) * np.cos(b.elevation),
-                   np.sin(b.elevation)])
+    da = unit_vectors(a.azimuth, a.elevation, axis=0)
+    db = unit_vectors(b.azimuth, b.elevation, axis=0)
     return float(np.arccos(np.clip((da * db).sum(0), -1, 1)).min())
 
 
