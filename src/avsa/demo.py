@@ -45,7 +45,7 @@ class DemoConfig:
     cache_width: int = 256
     config: str = "tiny/foa-iv-objects"
     avc_steps: int = 100
-    avsa_steps: int = 400
+    avsa_steps: int = 500
     seed: int = 0
     jobs: int = 2
     new_world_videos: int = 20
@@ -150,7 +150,7 @@ def evaluate(cfg: DemoConfig, cache: Path, run: Path) -> dict:
                                    seed=cfg.seed, binary=False, suffix="-new-world").values():
             save_result(run, result)
     if "localization" not in done:
-        save_result(run, localization_hit_rate(pretrained, cache, n_per_clip=2, seed=cfg.seed))
+        save_result(run, localization_hit_rate(pretrained, cache, n_per_clip=4, seed=cfg.seed))
     if "synth-foa-scenes" not in done:
         evaluate_tasks(run, ["synth-foa-scenes"])
     crops_picture(cache, run / "crops.png")

@@ -20,10 +20,11 @@ reports each claim with a paired 95 % interval over clips (or scenes):
    size, when some training videos carry broken FOA (swapped channels, a
    stereo file up-mixed to four channels).
 
-Object crops come from the ground truth jittered like a real detector (each
-detection moved by an angle of ~N(0, σ) in a random direction, σ = 15°), not
-from exact ground truth, and AVSA accuracy is also reported per crop kind
-(object-centred vs. the random crops of quadrants without an object), as
+Object crops come from the demo's weight-free detector (saliency blobs on
+cube-face tiles, :data:`avsa.demo.DETECTIONS`), for training and for
+evaluation, never from the ground truth; AVSA accuracy is also reported per
+crop kind (detector-centred vs. the random crops of quadrants without a
+detection), as
 ``docs/system.md`` §8 asks. A claim *holds* when the interval of the difference is
 above 0, is *contradicted* when it is below 0, and is *inconclusive* otherwise.
 
@@ -43,7 +44,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avsa.data.detection.oracle import jitter_detections
 from avsa.errors import AvsaError, InputError
 
 
@@ -57,7 +57,6 @@ class Scale:
     avsa_steps: int
     seeds: int
     validity_videos: int
-    jitter_deg: float = 15.0
     synth_width: int = 512
     cache_width: int = 256
     overrides: tuple[str, ...] = ()
@@ -114,6 +113,16 @@ def build_main_world(out: Path, scale: Scale) -> Path:
     return cache
 
 
+def _detect_objects(cache: Path) -> str:
+    """The demo's detector on ``cache`` (clips already done are kept); returns its detections folder."""
+    from avsa.data.detect import DetectOptions, detect
+    from avsa.demo import DETECT_OPTIONS, DETECTIONS, DETECTOR
+
+    if detect(cache, DetectOptions(detector=DETECTOR, **DETECT_OPTIONS)).nothing_detected:
+        raise AvsaError(f"detect {DETECTOR}: no clip of {cache} could be detected on")
+    return DETECTIONS
+
+
 def _stats(cache: Path) -> None:
     from avsa.data.cache_stats import write_stats
     from avsa.data.normalize import stats_path
@@ -153,8 +162,7 @@ def build_validity_world(out: Path, scale: Scale) -> Path:
             (src / f"{split}.txt").write_text("".join(f"{s}\n" for i, s in enumerate(stems) if world_split(i) == split))
     if not has_usable_clip(prepare_cache(src, cache, options=PrepareOptions(width=scale.cache_width), jobs=2)):
         raise AvsaError(f"{cache}: no usable clip was prepared")
-    if detect(cache, DetectOptions(detector="oracle")).nothing_detected:
-        raise AvsaError(f"detect oracle: no clip of {cache} could be detected on")
+    _detect_objects(cache)
     _stats(cache)
     lists = root / "lists"
     lists.mkdir(exist_ok=True)
@@ -236,7 +244,7 @@ def _saved(folder: Path, task: str, compute):
 
 def evaluate_checkpoint(out: Path, run: Path, stage: str, cache: Path, detector: str, tasks: tuple[str, ...],
                         *, small: bool = False) -> dict:
-    """In-domain results (on the main world's test split, jittered object crops) and synthetic tasks."""
+    """In-domain results (main world test split, the detector's object crops) and synthetic tasks."""
     from avsa.evaluate.downstream import evaluate_downstream
     from avsa.evaluate.indomain import run_indomain
     from avsa.evaluate.pretrained import load_pretrained
@@ -387,9 +395,9 @@ def write_tables(out: Path, claims: list[Claim], kinds: list[list[str]], scale: 
     header = ["#", "claim", "paper", "A (%)", "B (%)", "A − B, points [95% CI]", "verdict"]
     text = [f"# The paper's claims on the synthetic world (`avsa experiments paper --scale {scale_name}`)", "",
             f"{scale.seeds} seed(s); {scale.videos} videos of {scale.duration_s:g} s; tiny models, AVC "
-            f"{scale.avc_steps} + AVSA {scale.avsa_steps} steps; object crops = ground truth jittered by "
-            f"σ = {scale.jitter_deg:g}°; intervals are paired cluster bootstraps over test clips (scenes for 3–4), "
-            f"pooled over seeds. Wall time {minutes:.0f} min.", "",
+            f"{scale.avc_steps} + AVSA {scale.avsa_steps} steps; object crops from the demo's blob detector "
+            f"(cube tiles), for training and evaluation; intervals are paired cluster bootstraps over test clips "
+            f"(scenes for 3–4), pooled over seeds. Wall time {minutes:.0f} min.", "",
             _markdown(header, [c.row() for c in claims]), ""]
     if kinds:
         text += ["AVSA contrastive accuracy by crop kind (mean over seeds, %; chance 25):", "",
@@ -417,13 +425,12 @@ def run_paper(out: Path, scale: str | Scale, *, cache: Path | None = None, only:
     main = cache or build_main_world(out, scale)
     if cache is not None:
         _stats(cache)
-    detector = jitter_detections(main, sigma_deg=scale.jitter_deg)
+    detector = _detect_objects(main)
     caches = {"main": main}
     validity = None
     if only in ("all", "validity"):
         validity = build_validity_world(out, scale)
         caches["validity"] = validity
-        jitter_detections(validity, sigma_deg=scale.jitter_deg)
     todo = [(v, s) for v, s in variants(scale, detector)
             if only == "all" or (v.cache == "validity") == (only == "validity")]
     runs = train_all(out, todo, scale, caches, jobs=jobs)

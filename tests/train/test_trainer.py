@@ -132,7 +132,8 @@ def _train_cli(run_dir, config_file, *, resume=False):
 
 @pytest.mark.slow
 def test_sigkill_then_resume_equals_an_uninterrupted_run(synthetic_cache, tmp_path):
-    cfg = tiny_config(synthetic_cache, tmp_path, "avc.steps=4", "avsa.steps=4", "checkpoint_every=1",
+    # 10 AVSA steps: slack to kill it after step 2 even on a loaded machine
+    cfg = tiny_config(synthetic_cache, tmp_path, "avc.steps=4", "avsa.steps=10", "checkpoint_every=1",
                       "deterministic=true")
     config_file = tmp_path / "cfg.yaml"
     config_file.write_text(yaml.safe_dump(to_dict(cfg)))
