@@ -2,7 +2,7 @@
 
 ::
 
-    avsa experiments paper --scale small --out experiments_out      # about 1.5 hours on 2 CPU cores
+    avsa experiments paper --scale small --out experiments_out      # about 45 min on 2 CPU cores
     avsa experiments paper --scale full --out experiments_out       # more videos, steps and seeds
 
 Trains the variants the claims need (every variant with ``seeds`` seeds, all
