@@ -415,7 +415,7 @@ def run_paper(out: Path, scale: str | Scale, *, cache: Path | None = None, only:
     """Everything of ``avsa experiments paper``; returns ``claims.md``.
 
     ``scale``: a name of :data:`SCALES` or a :class:`Scale`; ``cache``: reuse a prepared
-    synthetic cache with oracle detections; ``only``: ``claims``, ``validity`` or ``all``;
+    synthetic cache (the demo's detector runs on it); ``only``: ``claims``, ``validity`` or ``all``;
     ``jobs``: variants trained at once (spawned processes, one PyTorch thread each).
     """
     t0 = time.perf_counter()
@@ -451,7 +451,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=tuple(SCALES), default="small")
     parser.add_argument("--out", type=Path, default=Path("experiments_out"), help="output folder (reused on rerun)")
     parser.add_argument("--cache", type=Path, default=None,
-                        help="an existing prepared synthetic cache with oracle detections (skips building the world)")
+                        help="an existing prepared synthetic cache (skips building the world; "
+                             "the demo's detector runs on it)")
     parser.add_argument("--only", choices=("all", "claims", "validity"), default="all")
     parser.add_argument("--jobs", type=int, default=2,
                         help="variants trained at once, one thread each (default 2: tiny models train faster "
@@ -459,8 +460,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.cache is not None and not (args.cache / "detections" / "oracle").is_dir():
-        raise InputError(f"{args.cache}: needs oracle detections (avsa detect {args.cache} --detector oracle)")
+    if args.cache is not None and not (args.cache / "manifest.csv").is_file():
+        raise InputError(f"{args.cache}: not a prepared cache (no manifest.csv; run avsa prepare first)")
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}")
     run_paper(args.out, args.scale, cache=args.cache, only=args.only, jobs=args.jobs)
