@@ -42,6 +42,8 @@ def test_overrides_with_dotted_keys_and_types():
         ("novalue", "key=value"),
         ("data.num_workers=-1", "num_workers"),
         ("data.num_workers=many", "num_workers"),
+        ("data.random_elevation_deg=95", "random_elevation_deg must lie in"),
+        ("data.random_elevation_deg=nan", "random_elevation_deg must lie in"),
     ],
 )
 def test_bad_config_is_a_clear_error(override, message):
@@ -80,3 +82,20 @@ def test_clip_list_restricts_training_clips(synthetic_cache, tmp_path):
     listing.write_text("\n# nothing\n")
     with pytest.raises(ConfigError, match="empty"):
         TrainBatches(cfg, stage="avc")
+
+
+def test_random_crop_elevation_range_reaches_the_training_crops(synthetic_cache):
+    """``data.random_elevation_deg`` bounds the training dataset's random crops, and widens them."""
+    import numpy as np
+
+    from avsa.train.data import stage_dataset
+
+    def elevations(degrees):
+        cfg = load_config("tiny/baseline", [f"data.cache={synthetic_cache}", "data.crops=random",
+                                            f"data.random_elevation_deg={degrees}"])
+        dataset = stage_dataset(cfg, "avsa")
+        return np.degrees(np.concatenate([dataset[i].elevation for i in range(len(dataset))]))
+
+    narrow, wide = elevations(10), elevations(60)
+    assert np.abs(narrow).max() <= 10.0 + 1e-3
+    assert np.abs(wide).max() <= 60.0 + 1e-3 and np.abs(wide).max() > 10.0

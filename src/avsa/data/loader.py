@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from avsa.data.augment import Augmentation, draw_augmentation, identity_augmentation
-from avsa.data.crops import CROP_MODES, select_crops
+from avsa.data.crops import CROP_MODES, DEFAULT_ELEVATION_RANGE, select_crops
 from avsa.data.detection.base import Detection, in_window, load_detections
 from avsa.errors import InputError, MediaError
 from avsa.media.cache import Cache
@@ -157,6 +157,8 @@ class SampleDataset(Dataset):
         Fixed windows (evaluation) instead of one random window per clip.
     crop_jitter : float
         Radians: random displacement of object/audio crop centres (:func:`~avsa.data.crops.select_crops`).
+    elevation_range : (float, float)
+        Radians: elevations of random crops (:func:`~avsa.data.crops.select_crops`).
     in_memory : bool or "auto"
         Keep decoded clips in memory (:class:`~avsa.media.clips.ClipWindows`);
         ``"auto"``: when they need at most :data:`IN_MEMORY_BYTES` per process.
@@ -176,6 +178,7 @@ class SampleDataset(Dataset):
                  window_s: float = 1.0, n_frames: int = 8, fps: float = 16.0, sample_rate: int = 24000,
                  seed: int = 0, augment: bool = True, windows: Sequence[Window] | None = None,
                  clip_ids: Sequence[str] | None = None, crop_jitter: float = 0.0,
+                 elevation_range: tuple[float, float] = DEFAULT_ELEVATION_RANGE,
                  in_memory: "bool | str" = False):
         if crop_mode not in CROP_MODES:
             raise InputError(f"unknown crop mode {crop_mode!r}; expected one of {', '.join(CROP_MODES)}")
@@ -190,6 +193,7 @@ class SampleDataset(Dataset):
         self.windows.in_memory = bool(in_memory)
         self.crop_mode, self.n_crops, self.seed, self.augment = crop_mode, n_crops, seed, augment
         self.crop_jitter = float(crop_jitter)
+        self.elevation_range = (float(elevation_range[0]), float(elevation_range[1]))
         self.window_s, self.sample_rate, self.epoch = window_s, sample_rate, 0
         self.detections_dir = None
         if crop_mode == "objects":
@@ -236,7 +240,8 @@ class SampleDataset(Dataset):
             detections = in_window(self._clip_detections(window["clip_id"]), window["start_s"], self.window_s)
         centres = select_crops(self.crop_mode, n_crops=self.n_crops, rng=rng, detections=detections,
                                foa=foa.numpy() if self.crop_mode == "audio" else None,
-                               sample_rate=self.sample_rate, jitter=self.crop_jitter)
+                               sample_rate=self.sample_rate, elevation_range=self.elevation_range,
+                               jitter=self.crop_jitter)
         augmentation = draw_augmentation(rng, self.n_crops) if self.augment else identity_augmentation(self.n_crops)
         return RawSample(
             clip_id=window["clip_id"], start_s=float(window["start_s"]), frames=window["frames"], foa=foa,

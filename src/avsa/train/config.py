@@ -58,6 +58,9 @@ class DataConfig:
     crop_jitter_deg: float = 0.0
     """Training: move object/audio crop centres by ~|N(0, σ)| degrees (σ = this), so that a source
     exactly in front is no shortcut; evaluation crops are never jittered."""
+    random_elevation_deg: float = 30.0
+    """Training: random crops (and the random fill of quadrants without a detection) draw their
+    elevation uniformly in ±this many degrees; evaluation crops keep ±30°."""
     normalize: bool = True
     """Normalise log-mel bands with ``CACHE/stats`` (run ``avsa stats`` first)."""
     num_workers: int | str = "auto"
@@ -165,6 +168,8 @@ class TrainConfig:
                 raise ConfigError(f"{stage}.within_clip must lie in [0, 1], got {s.within_clip}")
         if not 0.0 <= d.crop_jitter_deg <= 90.0:
             raise ConfigError(f"data.crop_jitter_deg must lie in [0, 90], got {d.crop_jitter_deg}")
+        if not (math.isfinite(d.random_elevation_deg) and 0.0 <= d.random_elevation_deg <= 90.0):
+            raise ConfigError(f"data.random_elevation_deg must lie in [0, 90], got {d.random_elevation_deg}")
         if self.device != "auto" and self.device.split(":")[0] not in DEVICE_TYPES:
             raise ConfigError(f"device={self.device!r}: expected auto, cpu, cuda or cuda:<index>")
         if self.temperature <= 0:

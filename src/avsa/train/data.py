@@ -78,6 +78,7 @@ def stage_dataset(config: TrainConfig, stage: str) -> SampleDataset:
         detector=d.detector, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps,
         sample_rate=d.sample_rate, seed=seed, augment=d.augment, clip_ids=read_clip_list(d.clips),
         crop_jitter=math.radians(d.crop_jitter_deg) if d.augment else 0.0,
+        elevation_range=(-math.radians(d.random_elevation_deg), math.radians(d.random_elevation_deg)),
         in_memory="auto",  # training reads every clip epoch after epoch: small caches stay decoded
     )
 
