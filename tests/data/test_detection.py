@@ -326,3 +326,24 @@ def test_yolo_from_config_runs_on_a_frame():
     det = YoloDetector(str(cfg), min_score=0.0, image_size=64)
     dets = EquirectRunner(det).detect_frame(marker_frame([(0.0, 0.0, 0.2)], width=128), time_s=0.0)
     assert all(-math.pi < d.azimuth <= math.pi for d in dets)
+
+
+def test_blob_threshold_k_lower_keeps_every_region_and_bad_k_is_an_error():
+    """A lower ``k`` thresholds the same saliency map lower: every region found at k = 3 lies in one found at k = 2."""
+    from avsa.data.detect import DetectOptions, build_image_detector
+    from avsa.data.detection.blob import SaliencyBlobDetector
+    from avsa.errors import InputError
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(90, 140, (128, 256, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:128, :256]
+    for cy, cx, colour in ((40, 60, (230, 20, 20)), (90, 190, (20, 20, 230))):
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 < 64] = colour
+    strict = SaliencyBlobDetector(k=3.0).detect_image(image)
+    loose = build_image_detector(DetectOptions(detector="blob", blob_k=2.0)).detect_image(image)
+    assert strict and len(loose) >= 1
+    for box in strict:
+        cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+        assert any(b.x0 <= cx <= b.x1 and b.y0 <= cy <= b.y1 for b in loose)
+    with pytest.raises(InputError, match="finite"):
+        SaliencyBlobDetector(k=float("nan"))

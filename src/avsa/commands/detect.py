@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="opencv-dnn: network description file")
     parser.add_argument("--labels", type=Path, help="opencv-dnn: class names, one per line")
     parser.add_argument("--min-score", type=float, default=0.25)
+    parser.add_argument("--blob-k", type=float, default=3.0,
+                        help="blob: saliency threshold mean + k·std (lower finds more, and more texture)")
     parser.add_argument("--file", type=Path, help="precomputed: detections JSON/CSV")
     parser.add_argument("--name", help="detections folder name (default: see above)")
     parser.add_argument("--every-n-frames", type=int, default=4, help="detect on one frame in N")

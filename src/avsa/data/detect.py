@@ -60,6 +60,8 @@ class DetectOptions:
         yolo / opencv-dnn: local model file; opencv-dnn: network description
         and class names (one per line). Nothing is downloaded.
     min_score : float
+    blob_k : float
+        blob: saliency threshold, mean + k·std of the saliency map (lower finds more).
     file : Path or None
         precomputed: detections JSON/CSV.
     name : str or None
@@ -85,6 +87,7 @@ class DetectOptions:
     config: Path | None = None
     labels: Path | None = None
     min_score: float = 0.25
+    blob_k: float = 3.0
     file: Path | None = None
     name: str | None = None
     every_n_frames: int = 4
@@ -115,7 +118,7 @@ def build_image_detector(options: DetectOptions):
     """The 2-D detector named by ``options.detector`` (imports optional packages lazily)."""
     if options.detector == "blob":
         from avsa.data.detection.blob import SaliencyBlobDetector
-        return SaliencyBlobDetector()
+        return SaliencyBlobDetector(k=options.blob_k)
     if options.detector == "haar":
         from avsa.data.detection.haar import HaarCascadeDetector
         return HaarCascadeDetector()

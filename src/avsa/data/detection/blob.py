@@ -50,6 +50,8 @@ class SaliencyBlobDetector:
                  max_boxes: int = 10):
         if work_height < 8:
             raise InputError(f"work_height must be at least 8, got {work_height}")
+        if not np.isfinite(k):
+            raise InputError(f"blob threshold k must be a finite number, got {k}")
         self.work_height, self.k, self.min_area, self.max_boxes = work_height, k, min_area, max_boxes
 
     def detect_image(self, image: np.ndarray) -> list[Box2D]:
