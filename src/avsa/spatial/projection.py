@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from avsa.errors import InputError
-from avsa.spatial.sphere import _as_float, _broadcast, _common, _equirect_uv, _size, direction_vector, front_rotation
+from avsa.spatial.sphere import _as_float, _broadcast, _common, _equirect_uv, _front_rotation, _size, direction_vector, front_rotation
 
 try:  # OpenCV is a dependency; the torch path below covers an install without it
     import cv2
@@ -74,28 +74,34 @@ def _camera_rays(az: torch.Tensor, el: torch.Tensor, fv: torch.Tensor, n: int) -
     """Unnormalised world rays C·(1, −a_j, −b_i) of every pixel: x, y, z, each (..., N, N).
 
     Element-wise products only (no matrix product over the pixels), so every
-    pixel's ray is computed the same way whatever the batch shape; each
-    component is a contiguous tensor (fast element-wise kernels downstream).
+    pixel's ray is computed the same way whatever the batch shape: component r
+    is (C_r0 − a_j·C_r1) − b_i·C_r2, one (..., 1, N) − (..., N, 1) subtraction.
+    Each component is a contiguous tensor of its own (fast element-wise
+    kernels downstream; views into one shared tensor would change the last
+    bits of ``atan2`` for some sizes).
     """
     t = torch.tan(fv / 2)[..., None]  # (..., 1)
     steps = torch.linspace(-1.0, 1.0, n, dtype=t.dtype, device=t.device) if n > 1 else t.new_zeros(1)
     ab = t * steps  # (..., N): a_j for columns, b_i for rows
-    a = ab[..., None, :]  # (..., 1, N), varies along columns
-    b = ab[..., :, None]  # (..., N, 1), varies along rows
-    cam_to_world = front_rotation(az, el).transpose(-1, -2)  # C = Mᵀ, (..., 3, 3)
-    c = cam_to_world[..., None, None, :, :]  # (..., 1, 1, 3, 3)
-    return tuple(c[..., r, 0] - a * c[..., r, 1] - b * c[..., r, 2] for r in range(3))
+    c = _front_rotation(az, el).movedim(-1, 0)[..., None]  # C = Mᵀ as [r][..., column r of M]: (3, ..., 3, 1)
+    a_terms = (c[..., 0, :] - ab * c[..., 1, :])[..., None, :]  # C_r0 − a_j·C_r1, (3, ..., 1, N)
+    b_terms = (ab * c[..., 2, :])[..., :, None]  # b_i·C_r2, (3, ..., N, 1)
+    return tuple(torch.sub(a_terms[r], b_terms[r]) for r in range(3))
 
 
 def _sampling_map(az: torch.Tensor, el: torch.Tensor, fv: torch.Tensor, n: int, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Array-index positions (x, y) in a W × H frame of every crop pixel, each (..., N, N).
 
-    x = u − ½ in [−½, W − ½) (the sampler wraps it around the seam), y = v − ½
-    clamped to [0, H − 1] (rows are clamped, as a replicated border would).
+    x = u − ½ in [−½, W − ½] with u = W(½ − θ/2π) (both samplers wrap columns
+    around the seam, so x = W − ½ and x = −½ sample the same two columns);
+    y = v − ½ clamped to [0, H − 1] (rows are clamped, as a replicated border
+    would). Computed in place on the ray components: three fresh tensors in all.
     """
     x, y, z = _camera_rays(az, el, fv, n)
-    u, v = _equirect_uv(torch.atan2(y, x), torch.atan2(z, torch.hypot(x, y)), w, h)  # u in [0, W)
-    return u - 0.5, (v - 0.5).clamp(0.0, h - 1.0)
+    azimuth = torch.atan2(y, x)
+    elevation = torch.atan2(z, torch.hypot(x, y, out=x), out=y)
+    u, v = _equirect_uv(azimuth, elevation, w, h, in_place=True)  # u in [0, W]
+    return u.sub_(0.5), v.sub_(0.5).clamp_(0.0, h - 1.0)
 
 
 def gnomonic_crop(frames: Any, azimuth: Any, elevation: Any, fov: Any, size: int) -> torch.Tensor:
