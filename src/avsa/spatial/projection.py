@@ -209,7 +209,8 @@ def _remap_uint8(f: torch.Tensor, x: np.ndarray, y: np.ndarray, batch, rest, k: 
         out = np.empty((n_batch, n_rest, 1, k * n, n, c), dtype=np.uint8)
     else:  # one call per channel plane (H, W)
         out = np.empty((n_batch, n_rest, c, k * n, n), dtype=np.uint8)
-    scratch = np.zeros((h, w, c) if channels_last else (h, w), dtype=np.uint8)  # only the windows are touched
+    # Only the windows are written; remap reads nothing else but the row it wraps to below the bottom one, with weight 0
+    scratch = np.empty((h, w, c) if channels_last else (h, w), dtype=np.uint8)
     maps = [cv2.convertMaps(x[p], y[p], cv2.CV_16SC2) for p in range(n_batch)]  # one per crop set, all frames
     windows = _source_windows(x.reshape(n_batch * k, n, n), y.reshape(n_batch * k, n, n), w, h)
     for index, lead in enumerate(np.ndindex(*batch, *rest)):
