@@ -7,7 +7,9 @@ Run: ``.venv/bin/python benchmarks/bench_spatial.py``  (about half a minute, one
    ``e2p`` calls (one per crop and frame). Goal: ≥ 10× faster per crop. The
    frames are uint8 and channels-last in memory, as the loader delivers them
    (a second line times the same frames laid out (T, C, H, W)). OpenCV, used
-   by both, runs on one thread too.
+   by both, runs on one thread too. py360convert caches its sampling map per
+   crop geometry, so the repeated crops here cost it no map; ``gnomonic_crop``
+   computes its maps on every call (the loader's crops are random).
 2. Audio features: log-mel + FOA intensity (7 channels) for a batch of
    4-channel 1-s clips at 24 kHz with ``feature_stack``, against librosa's STFT
    and mel filters with NumPy intensity clip by clip. Goal: ≥ 5×.

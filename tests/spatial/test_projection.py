@@ -138,6 +138,69 @@ def test_uint8_seam_wraps():
     assert float(zenith[4, 4]) == 50.0  # rows are clamped at the pole, not wrapped
 
 
+def whole_frame_remap(frames, az_deg, el_deg, fov_deg, n):
+    """The straightforward CPU uint8 path: OpenCV ``remap`` of each whole frame (T, C, H, W) → (K, T, C, N, N)."""
+    cv2 = pytest.importorskip("cv2")
+    t, c, h, w = frames.shape
+    angles = [torch.tensor(np.radians(np.broadcast_to(a, np.shape(az_deg))), dtype=torch.float32)
+              for a in (az_deg, el_deg, fov_deg)]
+    x, y = projection._sampling_map(*angles, n, w, h)  # (K, N, N) each
+    k = x.shape[0]
+    fixed, fractions = cv2.convertMaps(x.reshape(k * n, n).numpy(), y.reshape(k * n, n).numpy(), cv2.CV_16SC2)
+    crops = [cv2.remap(np.ascontiguousarray(frame.permute(1, 2, 0).numpy()), fixed, fractions, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_WRAP).reshape(k, n, n, c) for frame in frames]
+    return torch.from_numpy(np.stack(crops, axis=1)).permute(0, 1, 4, 2, 3).to(torch.float32)
+
+
+WINDOW_CASES = [  # (frame H, W, channels), crop size N, crops (azimuth, elevation, fov) in degrees
+    ((32, 64, 3), 16, [(180, 0, 40), (-179.5, 30, 90), (179, -20, 10), (0, 0, 170)]),  # the seam, a wide crop
+    ((128, 256, 3), 48, [(10, 60, 90), (-100, 75, 60), (170, 89, 30), (45, 90, 120)]),  # towards and at the north pole
+    ((128, 256, 1), 33, [(-60, -60, 90), (120, -80, 100), (-180, -90, 20), (5, -89.9, 150)]),  # the south pole
+    ((100, 200, 4), 7, [(90, 45, 60), (-135, -30, 90), (180, 85, 170), (0, -45, 5)]),
+    ((40, 100, 3), 2, [(-90, 10, 120), (179.9, 70, 90), (30, -89, 40), (-30, 0, 90)]),  # W ≠ 2H, N = 2
+    ((512, 1024, 3), 112, [(-170, 10, 90), (-60, -30, 90), (20, 60, 90), (120, 0, 90)]),  # the benchmark's crops
+]
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "planar"])
+@pytest.mark.parametrize("shape,n,crops", WINDOW_CASES)
+def test_uint8_window_copies_sample_as_the_whole_frame(shape, n, crops, layout):
+    # The CPU uint8 path remaps a scratch frame holding only the windows the crops read: the same values,
+    # bit for bit, as remapping the whole frame, on noise (every pixel differs from its neighbours).
+    h, w, c = shape
+    planar = torch.from_numpy(np.random.default_rng(h + n).integers(0, 256, (2, c, h, w), dtype=np.uint8))
+    frames = planar.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) if layout == "channels_last" else planar
+    az, el, fov = (np.array(v, dtype=float) for v in zip(*crops))
+    ours = projection.gnomonic_crop(frames, np.radians(az), np.radians(el), np.radians(fov), n)  # (K, T, C, N, N)
+    assert torch.equal(ours, whole_frame_remap(planar, az, el, fov, n))
+
+
+@pytest.mark.parametrize("h,w,n", [(32, 64, 9), (128, 256, 48), (40, 100, 2), (512, 1024, 112)])
+def test_source_windows_hold_every_tap_remap_reads(h, w, n):
+    # Every pixel OpenCV's fixed-point bilinear remap reads, (sx, sy) to (sx + 1, sy + 1) with columns wrapped,
+    # lies in its crop's window; rows below the frame only where the row weight is 0 (positions clamped to it).
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(n)
+    m = 200
+    az = rng.choice([rng.uniform(-math.pi, math.pi, m), rng.choice([-math.pi, math.pi, 3.1, -3.1], m)], p=[0.7, 0.3])
+    el = np.where(rng.random(m) < 0.4, rng.choice([-1, 1], m) * rng.uniform(1.0, math.pi / 2, m),
+                  rng.uniform(-math.pi / 2, math.pi / 2, m))
+    fov = rng.uniform(0.05, 3.0, m)
+    x, y = projection._sampling_map(*(torch.tensor(v, dtype=torch.float32) for v in (az, el, fov)), n, w, h)
+    windows = projection._source_windows(x.numpy(), y.numpy(), w, h)
+    fixed, fractions = cv2.convertMaps(x.reshape(m * n, n).numpy(), y.reshape(m * n, n).numpy(), cv2.CV_16SC2)
+    sx, sy = fixed[..., 0].reshape(m, n * n).astype(int), fixed[..., 1].reshape(m, n * n).astype(int)
+    weighs_row_below = (fractions.reshape(m, n * n) >> 5) > 0
+    for i, (rows, columns) in enumerate(windows):
+        inside = np.zeros(w, dtype=bool)
+        for part in columns:
+            inside[part] = True
+        assert inside[sx[i] % w].all() and inside[(sx[i] + 1) % w].all(), (i, columns)
+        assert rows.start <= sy[i].min() and sy[i].max() < rows.stop <= h, (i, rows)
+        outside = sy[i] + 1 >= rows.stop
+        assert (sy[i][outside] + 1 == h).all() and not weighs_row_below[i][outside].any(), (i, rows)
+
+
 def test_batched_crops_shapes_and_equivalence():
     frames = torch.randint(0, 256, (2, 3, 3, 32, 64), dtype=torch.uint8)  # (B, T, C, H, W)
     az = torch.tensor([[0.0, 1.0, -2.0, 3.1], [0.5, -0.5, 1.5, -3.0]])  # (B, K)

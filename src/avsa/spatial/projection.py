@@ -10,9 +10,12 @@ Sampling: one map of frame positions per crop, shared by all the frames it
 is applied to; columns wrap around the ±180° seam, rows are clamped. uint8
 frames on the CPU are sampled with OpenCV's bilinear ``remap`` (fixed-point:
 positions in 1/32 pixel, values rounded to integers), one call per frame
-(per channel when the frame is not channels-last in memory); everything
-else (float frames, CUDA tensors, or no OpenCV) goes through one torch
-``grid_sample`` call for all crops of all frames.
+(per channel when the frame is not channels-last in memory), from a scratch
+frame holding copies of just the windows the crops read (sequential copies,
+then ``remap`` gathers from the cache: the same samples, bit for bit, as from
+the frame itself); everything else (float frames, CUDA tensors, or no
+OpenCV) goes through one torch ``grid_sample`` call for all crops of all
+frames.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from avsa.errors import InputError
-from avsa.spatial.sphere import _as_float, _broadcast, _common, _equirect_uv, _size, direction_vector, front_rotation
+from avsa.spatial.sphere import _as_float, _broadcast, _common, _equirect_uv, _front_rotation, _size, direction_vector, front_rotation
 
 try:  # OpenCV is a dependency; the torch path below covers an install without it
     import cv2
@@ -74,28 +77,34 @@ def _camera_rays(az: torch.Tensor, el: torch.Tensor, fv: torch.Tensor, n: int) -
     """Unnormalised world rays C·(1, −a_j, −b_i) of every pixel: x, y, z, each (..., N, N).
 
     Element-wise products only (no matrix product over the pixels), so every
-    pixel's ray is computed the same way whatever the batch shape; each
-    component is a contiguous tensor (fast element-wise kernels downstream).
+    pixel's ray is computed the same way whatever the batch shape: component r
+    is (C_r0 − a_j·C_r1) − b_i·C_r2, one (..., 1, N) − (..., N, 1) subtraction.
+    Each component is a contiguous tensor of its own (fast element-wise
+    kernels downstream; views into one shared tensor would change the last
+    bits of ``atan2`` for some sizes).
     """
     t = torch.tan(fv / 2)[..., None]  # (..., 1)
     steps = torch.linspace(-1.0, 1.0, n, dtype=t.dtype, device=t.device) if n > 1 else t.new_zeros(1)
     ab = t * steps  # (..., N): a_j for columns, b_i for rows
-    a = ab[..., None, :]  # (..., 1, N), varies along columns
-    b = ab[..., :, None]  # (..., N, 1), varies along rows
-    cam_to_world = front_rotation(az, el).transpose(-1, -2)  # C = Mᵀ, (..., 3, 3)
-    c = cam_to_world[..., None, None, :, :]  # (..., 1, 1, 3, 3)
-    return tuple(c[..., r, 0] - a * c[..., r, 1] - b * c[..., r, 2] for r in range(3))
+    c = _front_rotation(az, el).movedim(-1, 0)[..., None]  # C = Mᵀ as [r][..., column r of M]: (3, ..., 3, 1)
+    a_terms = (c[..., 0, :] - ab * c[..., 1, :])[..., None, :]  # C_r0 − a_j·C_r1, (3, ..., 1, N)
+    b_terms = (ab * c[..., 2, :])[..., :, None]  # b_i·C_r2, (3, ..., N, 1)
+    return tuple(torch.sub(a_terms[r], b_terms[r]) for r in range(3))
 
 
 def _sampling_map(az: torch.Tensor, el: torch.Tensor, fv: torch.Tensor, n: int, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Array-index positions (x, y) in a W × H frame of every crop pixel, each (..., N, N).
 
-    x = u − ½ in [−½, W − ½) (the sampler wraps it around the seam), y = v − ½
-    clamped to [0, H − 1] (rows are clamped, as a replicated border would).
+    x = u − ½ in [−½, W − ½] with u = W(½ − θ/2π) (both samplers wrap columns
+    around the seam, so x = W − ½ and x = −½ sample the same two columns);
+    y = v − ½ clamped to [0, H − 1] (rows are clamped, as a replicated border
+    would). Computed in place on the ray components: three fresh tensors in all.
     """
     x, y, z = _camera_rays(az, el, fv, n)
-    u, v = _equirect_uv(torch.atan2(y, x), torch.atan2(z, torch.hypot(x, y)), w, h)  # u in [0, W)
-    return u - 0.5, (v - 0.5).clamp(0.0, h - 1.0)
+    azimuth = torch.atan2(y, x)
+    elevation = torch.atan2(z, torch.hypot(x, y, out=x), out=y)
+    u, v = _equirect_uv(azimuth, elevation, w, h, in_place=True)  # u in [0, W]
+    return u.sub_(0.5), v.sub_(0.5).clamp_(0.0, h - 1.0)
 
 
 def gnomonic_crop(frames: Any, azimuth: Any, elevation: Any, fov: Any, size: int) -> torch.Tensor:
@@ -182,32 +191,84 @@ def _map_float32(az, el, fv, batch, k, n, w, h):
 
 
 def _remap_uint8(f: torch.Tensor, x: np.ndarray, y: np.ndarray, batch, rest, k: int, n: int) -> torch.Tensor:
-    """OpenCV bilinear samples of uint8 frames (*L, C, H, W) at maps (P, K·N, N) → (P, K, R, C, N, N)."""
+    """OpenCV bilinear samples of uint8 frames (*L, C, H, W) at maps (P, K·N, N) → (P, K, R, C, N, N).
+
+    ``remap`` samples a scratch frame into which the windows the crops read
+    (:func:`_source_windows`) were first copied, each at its own place: the
+    copy reads the frame row by row, sequentially, and ``remap`` then gathers
+    from the cache instead of from a frame that does not fit in it. ``remap``
+    reads the same values at the same positions as from the frame itself, so
+    the samples are the same, bit for bit.
+    """
     c, h, w = f.shape[-3:]
     n_batch, n_rest = x.shape[0], int(torch.Size(rest).numel())
-    frames = f.expand(*batch, *rest, c, h, w)
-    channels_last = c <= 4 and frames.stride(-3) == 1 and frames.stride(-1) == c and frames.stride(-2) == w * c
-    if channels_last:  # one call per frame, all channels at once
-        out = np.empty((n_batch, n_rest, k * n, n, c), dtype=np.uint8)
-    else:  # one call per channel plane
+    frames = f.expand(*batch, *rest, c, h, w).numpy()
+    channels_last = c <= 4 and frames.strides[-3] == 1
+    if channels_last:  # one call per frame, all channels at once: "planes" (1, H, W, C)
+        frames = np.moveaxis(frames, -3, -1)[..., None, :, :, :]
+        out = np.empty((n_batch, n_rest, 1, k * n, n, c), dtype=np.uint8)
+    else:  # one call per channel plane (H, W)
         out = np.empty((n_batch, n_rest, c, k * n, n), dtype=np.uint8)
-    fixed = [cv2.convertMaps(x[p], y[p], cv2.CV_16SC2) for p in range(n_batch)]  # one per crop set, all frames
+    # Only the windows are written; remap reads nothing else but the row it wraps to below the bottom one, with weight 0
+    scratch = np.empty((h, w, c) if channels_last else (h, w), dtype=np.uint8)
+    maps = [cv2.convertMaps(x[p], y[p], cv2.CV_16SC2) for p in range(n_batch)]  # one per crop set, all frames
+    windows = _source_windows(x.reshape(n_batch * k, n, n), y.reshape(n_batch * k, n, n), w, h)
     for index, lead in enumerate(np.ndindex(*batch, *rest)):
         p, r = divmod(index, n_rest)
-        fixed_x, fixed_y = fixed[p]
-        frame = frames[lead]  # (C, H, W)
-        if channels_last:
-            cv2.remap(frame.permute(1, 2, 0).numpy(), fixed_x, fixed_y, cv2.INTER_LINEAR,
-                      dst=out[p, r].reshape(k * n, n, c), borderMode=cv2.BORDER_WRAP)
-        else:
-            for channel in range(c):
-                plane = frame[channel]
-                plane = plane.numpy() if plane.is_contiguous() else plane.contiguous().numpy()
-                cv2.remap(plane, fixed_x, fixed_y, cv2.INTER_LINEAR, dst=out[p, r, channel], borderMode=cv2.BORDER_WRAP)
+        fixed, fractions = maps[p]
+        for plane, target in zip(frames[lead], out[p, r]):
+            for rows, columns in windows[p * k:(p + 1) * k]:
+                for part in columns:
+                    scratch[rows, part] = plane[rows, part]
+            cv2.remap(scratch, fixed, fractions, cv2.INTER_LINEAR, dst=target, borderMode=cv2.BORDER_WRAP)
     samples = torch.from_numpy(out).to(torch.float32)
     if channels_last:  # (P, R, K, N, N, C) → (P, K, R, C, N, N), a channels-last view
         return samples.reshape(n_batch, n_rest, k, n, n, c).permute(0, 2, 1, 5, 3, 4)
     return samples.reshape(n_batch, n_rest, c, k, n, n).permute(0, 3, 1, 2, 4, 5)
+
+
+def _source_windows(x: np.ndarray, y: np.ndarray, w: int, h: int) -> list[tuple[slice, list[slice]]]:
+    """The window of a W × H frame that bilinear sampling reads for each crop.
+
+    Parameters
+    ----------
+    x, y : np.ndarray, shape (M, N, N)
+        Sampling positions of M crops (:func:`_sampling_map`).
+
+    Returns
+    -------
+    list of (rows, columns)
+        Per crop, a slice of frame rows and one slice of columns, or two when
+        the window straddles the seam (the full width when the crop holds a
+        pole). The window holds every tap ``remap`` weighs: columns ⌊x⌋ to
+        ⌊x⌋ + 2 and rows ⌊y⌋ to ⌊y⌋ + 2 of every position (its rounding to
+        1/32 pixel may add one to ⌊·⌋), the rows clamped to the frame. The
+        row below the bottom one, which ``remap`` wraps to the top, is only
+        asked for by positions clamped to the bottom row, with weight 0.
+    """
+    top = np.floor(y.min(axis=(1, 2))).astype(int).tolist()
+    bottom = (np.floor(y.max(axis=(1, 2))).astype(int) + 2).tolist()
+    left = np.floor(x.min(axis=(1, 2))).astype(int).tolist()
+    right = (np.floor(x.max(axis=(1, 2))).astype(int) + 2).tolist()
+    n = x.shape[-1]
+    windows = []
+    for i in range(x.shape[0]):
+        rows = slice(top[i], min(bottom[i], h - 1) + 1)
+        if left[i] >= 0 and right[i] < w and 2 * (right[i] - left[i] + 1) <= w:  # clear of the seam
+            windows.append((rows, [slice(left[i], right[i] + 1)]))
+            continue
+        # Columns counted from half a turn left of the crop's centre, so that none wraps inside the window
+        start = int(np.floor(x[i, n // 2, n // 2])) - w // 2
+        shifted = x[i] - start  # in [−W/2 − 1, 3W/2): wrap once
+        shifted[shifted < 0] += w
+        shifted[shifted >= w] -= w
+        lo, hi = int(np.floor(shifted.min())) - 1, int(np.floor(shifted.max())) + 3  # ± 1: x − start is rounded
+        if hi - lo + 1 >= w:  # around a pole
+            windows.append((rows, [slice(0, w)]))
+            continue
+        first, stop = (start + lo) % w, (start + lo) % w + hi - lo + 1
+        windows.append((rows, [slice(first, min(stop, w))] + ([slice(0, stop - w)] if stop > w else [])))
+    return windows
 
 
 def _grid_sample(f, az, el, fv, batch, rest, k, n, sample_dtype) -> torch.Tensor:

@@ -199,8 +199,16 @@ def direction_to_equirect(azimuth: Any, elevation: Any, width: int, height: int)
     return _equirect_uv(az, el, w, h)
 
 
-def _equirect_uv(az: torch.Tensor, el: torch.Tensor, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`direction_to_equirect` of checked tensors (no input checks: for hot paths)."""
+def _equirect_uv(az: torch.Tensor, el: torch.Tensor, w: int, h: int, *,
+                 in_place: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`direction_to_equirect` of checked tensors (no input checks: for hot paths).
+
+    ``in_place=True`` is for azimuths already in [−π, π] (``atan2``'s): u and
+    v overwrite ``az`` and ``el``, bit for bit the values computed otherwise,
+    but u is not wrapped: it is in [0, W], W being the seam again.
+    """
+    if in_place:
+        return az.div_(2 * math.pi).neg_().add_(0.5).mul_(w), el.div_(math.pi).neg_().add_(0.5).mul_(h)
     u = torch.remainder(w * (0.5 - az / (2 * math.pi)), w)
     u = torch.where(u >= w, u - w, u)  # remainder can round up to w
     v = h * (0.5 - el / math.pi)
@@ -239,7 +247,11 @@ def equirect_to_direction(u: Any, v: Any, width: int, height: int) -> tuple[torc
 
 
 def _rotation(angle: Any, name: str, axis: int) -> torch.Tensor:
-    a = _as_float(angle, name)
+    return _axis_rotation(_as_float(angle, name), axis)
+
+
+def _axis_rotation(a: torch.Tensor, axis: int) -> torch.Tensor:
+    """:func:`_rotation` of a checked tensor (no input checks: for hot paths)."""
     c, s = torch.cos(a), torch.sin(a)
     one, zero = torch.ones_like(a), torch.zeros_like(a)
     if axis == 2:  # z
@@ -315,8 +327,12 @@ def front_rotation(azimuth: Any, elevation: Any) -> torch.Tensor:
     -------
     torch.Tensor, shape (..., 3, 3)
     """
-    az, el = _angles(azimuth, elevation)
-    return pitch(el) @ yaw(-az)
+    return _front_rotation(*_angles(azimuth, elevation))
+
+
+def _front_rotation(az: torch.Tensor, el: torch.Tensor) -> torch.Tensor:
+    """:func:`front_rotation` of checked tensors of one dtype and shape (no input checks: for hot paths)."""
+    return _axis_rotation(el, 1) @ _axis_rotation(-az, 2)
 
 
 def perturb_directions(azimuth: Any, elevation: Any, sigma: float,
