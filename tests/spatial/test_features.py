@@ -232,6 +232,22 @@ def test_feature_stack_mixed_broadcasts_audio_and_matrices():
         assert torch.equal(shared[:, clip], features.feature_stack_mixed(audio[clip], matrices, SR, features="iv"))
 
 
+@pytest.mark.parametrize("kind,out_channels", [("mel", 3), ("iv", 4), ("icf", 2)])
+def test_feature_stack_mixed_all_signals_at_once(monkeypatch, kind, out_channels):
+    """The path other devices take (every signal at once, dense mel filters), run on the CPU: the same
+    float64 sums in another order, then the same float32 rounding, so a few ulps apart at most."""
+    rng = np.random.default_rng(11)
+    audio = torch.from_numpy(0.1 * rng.standard_normal((3, 4, SR // 4)).astype(np.float32))
+    matrices = np.eye(4)[:out_channels] + 0.3 * rng.standard_normal((3, 2, out_channels, 4))
+    matrices = scaled_rotations(rng, (3, 2)) if kind == "iv" else torch.from_numpy(matrices)
+    one_at_a_time = features.feature_stack_mixed(audio, matrices, SR, features=kind)
+    dense = features._mel_operator(float(SR), 512, 128, 0.0, SR / 2.0, torch.device("cpu")).to_dense()
+    monkeypatch.setattr(features, "_chunk", lambda n, device: n)
+    monkeypatch.setattr(features, "_mel_operator", lambda *args: dense)
+    at_once = features.feature_stack_mixed(audio, matrices, SR, features=kind)
+    assert torch.allclose(at_once, one_at_a_time, rtol=1e-6, atol=1e-6)
+
+
 def test_feature_stack_mixed_bad_inputs():
     audio = torch.zeros(4, SR)
     with pytest.raises(InputError, match="matrices must have shape"):
