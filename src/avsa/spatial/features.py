@@ -644,6 +644,10 @@ def feature_stack_mixed(
     imag_pairs = [] if imaginary is None else (imaginary != 0).flatten(0, -2).any(0).nonzero().flatten().tolist()
     position = {pairs[p]: slot for slot, p in enumerate(real_pairs)}  # pair → its slot in the cross-spectra
     n_forms, n_real = len(form_pairs), len(real_pairs)
+    if rotations is not None:
+        w_slots = [position[(0, j)] for j in (1, 2, 3)]  # Re W*(Y, Z, X)
+        if w_slots == list(range(w_slots[0], w_slots[0] + 3)):  # adjacent, as usual: a view, not a copy
+            w_slots = slice(w_slots[0], w_slots[0] + 3)
 
     # One batch axis B for the broadcast leading dimensions (audio is copied only if it broadcasts).
     batch, k, n = torch.broadcast_shapes(x.shape[:-2], q.shape[:-3]), q.shape[-3], x.shape[-1]
@@ -665,9 +669,12 @@ def feature_stack_mixed(
         values = _forms(coefficients[part], real[:, :n_forms], torch.float64)  # (b, K, C' + 3 or C', T, F)
         _log_power_into(values[:, :, :n_out], floor, mine[:, :, :n_out])
         if features == "iv" and rotations is not None:
-            numerator = 2.0 * real[:, [position[(0, j)] for j in (1, 2, 3)]]  # 2 Re W*(Y, Z, X)
-            denominator = real[:, [position[(i, i)] for i in range(c)]].sum(1, keepdim=True)
-            clip_iv = _intensity_from(numerator, denominator).to(x.dtype)  # (b, 3, T, F), the input's own
+            # The input's own IV, 2 Re W*(Y, Z, X) / Σ_i |S_i|² (0 where silent), clamped once rotated.
+            denominator = real[:, position[(0, 0)]].clone()
+            for i in range(1, c):
+                denominator += real[:, position[(i, i)]]
+            scale = torch.where(denominator > 0, 2.0 / denominator, 0.0)[:, None]  # 2/Σ > 0 stays finite
+            clip_iv = (real[:, w_slots] * scale).to(x.dtype)  # (b, 3, T, F)
             torch.clamp(_forms(rotations[part], clip_iv, x.dtype), -1.0, 1.0, out=mine[:, :, n_out:])
         elif features == "iv":
             power = values[:, :, :n_out].clamp_min(0.0)
