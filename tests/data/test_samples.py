@@ -208,9 +208,10 @@ def test_stats_normalise_log_mel_only(scene):
 
 
 def mixed_scene(seed):
-    """B = 4 clips × K = 4 crops with flips and gains: a plane wave whose first crop is on it (so its
+    """B = 5 clips × K = 4 crops with flips and gains: a plane wave whose first crop is on it (so its
     rotated Y, Z and the rear of beams are near-silent), a plane wave in noise, one with its first
-    quarter digitally silent, and one whose bands above 3 kHz are 100 dB down (near-silent bands)."""
+    quarter digitally silent, one whose bands above 3 kHz are 100 dB down (near-silent bands), and a
+    digitally silent clip. In every clip crop 3 is crop 2 flipped the other way (same centre and gain)."""
     rng = np.random.default_rng(seed)
     dirs = [(0.3, 0.1), (-2.0, 0.5), (1.0, -1.0), (3.0, 0.2)]
     foa = torch.stack([plane_wave(a, e, seed=10 * seed + i) for i, (a, e) in enumerate(dirs)])
@@ -219,12 +220,14 @@ def mixed_scene(seed):
     spectrum = torch.fft.rfft(foa[3])
     spectrum[:, 3000:] *= 1e-5
     foa[3] = torch.fft.irfft(spectrum, N)
-    az = torch.tensor(rng.uniform(-3.1, 3.1, (4, 4)), dtype=torch.float32)
-    el = torch.tensor(rng.uniform(-1.2, 1.2, (4, 4)), dtype=torch.float32)
+    foa = torch.cat([foa, torch.zeros(1, 4, N)])
+    az = torch.tensor(rng.uniform(-3.1, 3.1, (5, 4)), dtype=torch.float32)
+    el = torch.tensor(rng.uniform(-1.2, 1.2, (5, 4)), dtype=torch.float32)
     az[0, 0], el[0, 0] = dirs[0]
-    return make_raw(torch.zeros(4, 1, 3, 8, 16, dtype=torch.uint8), foa, az, el,
-                    flip=torch.from_numpy(rng.random((4, 4)) < 0.5),
-                    gain=torch.tensor(rng.uniform(0.5, 2.0, (4, 4)), dtype=torch.float32))
+    flip = torch.from_numpy(rng.random((5, 4)) < 0.5)
+    gain = torch.tensor(rng.uniform(0.5, 2.0, (5, 4)), dtype=torch.float32)
+    az[:, 3], el[:, 3], gain[:, 3], flip[:, 3] = az[:, 2], el[:, 2], gain[:, 2], ~flip[:, 2]
+    return make_raw(torch.zeros(5, 1, 3, 8, 16, dtype=torch.uint8), foa, az, el, flip=flip, gain=gain)
 
 
 def test_crop_mixing_is_the_direct_chain():
@@ -247,19 +250,20 @@ def test_features_per_clip_equal_the_direct_path(seed, fmt, features, channels):
     ILD in dB (×10/ln 10 on two channels): 1e-4 + 2e-5·√(E/(min P_L, P_R + floor)). Measured
     coefficients ≤ 1.6e-7 and ≤ 9e-7 over seeds and CPU kernels (ATEN_CPU_CAPABILITY=default too).
     The IPD is checked against a float64 evaluation instead: no worse than 5× the direct path's own
-    error (measured ≤ 2.1×). Digitally silent frames agree exactly.
+    error (measured ≤ 2.1×). Digitally silent frames and clips agree exactly.
     """
     raw = mixed_scene(seed)
     n_mel = {"ambi": 4, "mono": 1, "stereo": 2}[fmt]
     ours = crop_audio_features(raw, fmt, features, sample_rate=SR).double()
     direct = audio_features(audio_format(rotated_audio(raw), fmt), features, sample_rate=SR).double()
-    assert ours.shape == direct.shape == (4, 4, channels, 100, 128) and torch.isfinite(ours).all()
+    assert ours.shape == direct.shape == (5, 4, channels, 100, 128) and torch.isfinite(ours).all()
     raw64 = make_raw(raw.frames, raw.foa.double(), raw.azimuth, raw.elevation, flip=raw.flip, gain=raw.gain)
     exact = feature_stack(audio_format(rotated_audio(raw64), fmt), SR, features=features)  # float64 throughout
 
     # digitally silent frames (clip 2, frames wholly inside its silent quarter): identical
     assert torch.equal(ours[2, :, :, :20], direct[2, :, :, :20])
     assert (ours[2, :, :n_mel, :20] == torch.log(torch.tensor(LOG_FLOOR, dtype=torch.float32))).all()  # log(0 + floor)
+    assert torch.equal(ours[4], direct[4])  # the silent clip
 
     total = (feature_stack(rotated_audio(raw64), SR, features="mel").exp() - LOG_FLOOR).sum(2, keepdim=True)
     strongest = total.amax(-1, keepdim=True).clamp_min(0)  # E per crop and frame
@@ -276,13 +280,30 @@ def test_features_per_clip_equal_the_direct_path(seed, fmt, features, channels):
         assert (ours_error <= 5 * direct_error + 1e-5).all()
 
 
+@pytest.mark.parametrize("fmt,features,channels", VALID)
+def test_flipped_twin_crops_are_exact_mirror_images(fmt, features, channels):
+    """Crop 3 of every clip of :func:`mixed_scene` is crop 2 flipped the other way. The mirror Y → −Y
+    negates one row of the crop's FOA matrix, so, exactly (every product and sum of the fast path
+    only changes sign): ambi keeps its four powers and negates the IV's y; stereo swaps L and R
+    (ILD and sin IPD change sign, cos IPD stays); the mono cardioid at the front does not change."""
+    ours = crop_audio_features(mixed_scene(0), fmt, features, sample_rate=SR)
+    crop, twin = ours[:, 2], ours[:, 3]
+    if fmt == "ambi":
+        expected = crop * torch.tensor([1.0, 1, 1, 1, 1, -1, 1][:channels])[:, None, None]
+    elif fmt == "stereo":  # L, R (, ILD, cos IPD, sin IPD)
+        expected = crop[:, [1, 0, 2, 3, 4][:channels]] * torch.tensor([1.0, 1, -1, 1, -1][:channels])[:, None, None]
+    else:
+        expected = crop
+    assert torch.equal(twin, expected)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("fmt,features,channels", VALID)
 def test_features_per_clip_on_cuda_match_the_cpu(fmt, features, channels):
     raw = mixed_scene(0)
     cpu = crop_audio_features(raw, fmt, features, sample_rate=SR)
     gpu = crop_audio_features(raw.to("cuda"), fmt, features, sample_rate=SR)
-    assert gpu.device.type == "cuda" and gpu.shape == cpu.shape == (4, 4, channels, 100, 128)
+    assert gpu.device.type == "cuda" and gpu.shape == cpu.shape == (5, 4, channels, 100, 128)
     n_mel = {"ambi": 4, "mono": 1, "stereo": 2}[fmt]
     mel = cpu[:, :, :n_mel]
     loud = mel > mel.amax(dim=(-1, -2), keepdim=True) - 9  # within 40 dB of the channel's peak: ε·√(E/P) < 1e-4

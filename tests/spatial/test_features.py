@@ -165,6 +165,89 @@ def test_feature_stack_mixed_equals_features_of_the_mixtures(kind, out_channels,
     assert (error[:, :, :out_channels] <= 1e-5 + 2e-6 * (strongest / (power + floor)).sqrt()).all()
 
 
+def scaled_rotations(rng, shape):
+    """Random g·diag(1, Q) (float64, shape + (4, 4)): Q orthogonal, a rotation or a mirrored one, g in [0.5, 2]."""
+    q, r = torch.linalg.qr(torch.from_numpy(rng.standard_normal((*shape, 3, 3))))
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[..., None, :]  # Haar-random, det ±1
+    m = torch.zeros(*shape, 4, 4, dtype=torch.float64)
+    m[..., 0, 0], m[..., 1:, 1:] = 1.0, q
+    return torch.from_numpy(rng.uniform(0.5, 2.0, shape))[..., None, None] * m
+
+
+def test_scaled_rotations_are_recognised():
+    m = scaled_rotations(np.random.default_rng(0), (2, 3))
+    m[0, 1] = 0.0  # a silent mixture
+    rotations = features._scaled_rotations(m)
+    assert rotations.shape == (2, 3, 3, 3) and torch.equal(rotations[0, 1], torch.zeros(3, 3))
+    assert torch.allclose(rotations[1], m[1][:, [3, 1, 2], 1:] / m[1, :, :1, :1], atol=1e-15)  # rows x, y, z
+    for i, j in [(0, 2), (2, 0), (1, 1)]:  # W mixed into X or X into W; a row scaled
+        bent = m.clone()
+        bent[1, 2, i, j] += 1e-4
+        assert features._scaled_rotations(bent) is None
+    assert features._scaled_rotations(m[..., :3, :]) is None
+
+
+def test_feature_stack_mixed_of_rotations_equals_features_of_the_mixtures():
+    """The IV shortcut (the mixture's intensity = Q × the input's, for g·diag(1, Q) matrices), with
+    flipped rotations (det Q = −1), a silent mixture (g = 0), a digitally silent input and one whose
+    bands above 3 kHz are 100 dB down, against a float64 evaluation of the mixtures' features. The
+    error model of the test above holds (E_c = g² × the strongest summed input band power; the
+    float32 product Q × IV adds ≲ 4e-7): bound 1e-5 + 2e-6·√(E/P), log-mel and IV alike."""
+    rng = np.random.default_rng(5)
+    audio = 0.1 * rng.standard_normal((3, 4, SR // 2))
+    audio[1] = 0.0
+    spectrum = np.fft.rfft(audio[2])
+    spectrum[:, 1500:] *= 1e-5
+    audio[2] = np.fft.irfft(spectrum, SR // 2)
+    audio = torch.from_numpy(audio.astype(np.float32))
+    matrices = scaled_rotations(rng, (3, 4))
+    matrices[0, 1] = 0.0
+    matrices[:, 3] = matrices[:, 2] * torch.tensor([1.0, -1.0, 1.0, 1.0])[:, None]  # crop 2 mirrored
+    assert features._scaled_rotations(matrices) is not None
+    ours = features.feature_stack_mixed(audio, matrices, SR, features="iv")
+    exact = features.feature_stack(matrices @ audio[:, None].double(), SR, features="iv")
+    assert ours.shape == (3, 4, 7, SR // 2 // 240, 128) and torch.isfinite(ours).all()
+    floor = features.LOG_FLOOR
+    log_floor = torch.log(torch.tensor(floor, dtype=torch.float32))
+    for silent in (ours[1], ours[0, 1]):  # silent input, silent mixture: log(floor) and no intensity
+        assert (silent[..., :4, :, :] == log_floor).all() and (silent[..., 4:, :, :] == 0).all()
+    assert torch.equal(ours[:, 3, 5], -ours[:, 2, 5]) and torch.equal(ours[:, 3, [4, 6]], ours[:, 2, [4, 6]])
+    inputs = (features.log_mel(audio.double(), SR).exp() - floor).sum(1).amax(-1).clamp_min(0)  # (3, T)
+    strongest = matrices[..., 0, 0].square()[..., None, None, None] * inputs[:, None, None, :, None]
+    power = (exact[:, :, :4].exp() - floor).clamp_min(0)
+    error = (ours.double() - exact).abs()
+    assert (error[:, :, :4] <= 1e-5 + 2e-6 * (strongest / (power + floor)).sqrt()).all()
+    total = power.sum(2, keepdim=True)
+    assert (error[:, :, 4:] <= 1e-5 + 2e-6 * (4 * strongest / (total + floor)).sqrt()).all()
+
+
+def test_feature_stack_mixed_broadcasts_audio_and_matrices():
+    rng = np.random.default_rng(7)
+    audio = torch.from_numpy(0.1 * rng.standard_normal((2, 4, SR // 4)).astype(np.float32))
+    matrices = torch.from_numpy(scaled_rotations(rng, (3, 2)).numpy())  # 3 sets of K = 2 for every clip
+    shared = features.feature_stack_mixed(audio, matrices[:, None], SR, features="iv")  # (3, 2, K, ...)
+    each = features.feature_stack_mixed(audio[None], matrices[:, None], SR, features="iv")
+    assert shared.shape == each.shape == (3, 2, 2, 7, SR // 4 // 240, 128) and torch.equal(shared, each)
+    for clip in range(2):
+        assert torch.equal(shared[:, clip], features.feature_stack_mixed(audio[clip], matrices, SR, features="iv"))
+
+
+@pytest.mark.parametrize("kind,out_channels", [("mel", 3), ("iv", 4), ("icf", 2)])
+def test_feature_stack_mixed_all_signals_at_once(monkeypatch, kind, out_channels):
+    """The path other devices take (every signal at once, dense mel filters), run on the CPU: the same
+    float64 sums in another order, then the same float32 rounding, so a few ulps apart at most."""
+    rng = np.random.default_rng(11)
+    audio = torch.from_numpy(0.1 * rng.standard_normal((3, 4, SR // 4)).astype(np.float32))
+    matrices = np.eye(4)[:out_channels] + 0.3 * rng.standard_normal((3, 2, out_channels, 4))
+    matrices = scaled_rotations(rng, (3, 2)) if kind == "iv" else torch.from_numpy(matrices)
+    one_at_a_time = features.feature_stack_mixed(audio, matrices, SR, features=kind)
+    dense = features._mel_operator(float(SR), 512, 128, 0.0, SR / 2.0, torch.device("cpu")).to_dense()
+    monkeypatch.setattr(features, "_chunk", lambda n, device: n)
+    monkeypatch.setattr(features, "_mel_operator", lambda *args: dense)
+    at_once = features.feature_stack_mixed(audio, matrices, SR, features=kind)
+    assert torch.allclose(at_once, one_at_a_time, rtol=1e-6, atol=1e-6)
+
+
 def test_feature_stack_mixed_bad_inputs():
     audio = torch.zeros(4, SR)
     with pytest.raises(InputError, match="matrices must have shape"):

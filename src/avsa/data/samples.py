@@ -99,7 +99,12 @@ def crop_audio_features(raw, fmt: str, features: str, *, sample_rate: int, augme
     — rotate, mirror, scale and format each crop's FOA, then its features — but
     the STFT and the mel-band cross-spectra are computed once per clip and
     every crop's features follow from its :func:`crop_mixing` matrix
-    (:func:`avsa.spatial.features.feature_stack_mixed`).
+    (:func:`avsa.spatial.features.feature_stack_mixed`). Every format takes
+    this path: its log-mel powers (and ILD) are quadratic forms of the
+    clip's cross-spectra, the stereo IPD a ratio of two bilinear ones; for
+    ``ambi`` the matrix is a gain times a (mirrored) rotation, so a crop's IV
+    is that rotation applied to the clip's own IV. ``mono`` and ``stereo``
+    gain less than ``ambi``: each crop has fewer channels than the clip.
 
     Parameters
     ----------

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -440,37 +441,21 @@ def feature_stack(
 
 
 @functools.lru_cache(maxsize=32)
-def _mel_two_bands(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float, device: torch.device,
-                   dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """The mel filterbank as, for every bin k, its two bands (b_k, b_k + 1) and weights.
+def _mel_operator(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float,
+                  device: torch.device) -> torch.Tensor:
+    """The float64 mel filterbank (n_mels, bins) as the left operand of ``it @ bins-first``.
 
-    Each bin lies under at most two neighbouring triangles, so the sum Σ_k M_bk x_k
-    reads every x_k twice instead of n_mels times. None if some bin does not fit
-    that pattern (then the dense product is used).
+    On the CPU a sparse CSR matrix: each bin lies under at most two triangles,
+    so the product reads each row of the right operand about twice instead of
+    n_mels times. On other devices dense (their dense products are fast, and
+    sparse support varies).
     """
-    mel = _mel_numpy(sample_rate, n_fft, n_mels, fmin, fmax)
-    low = np.zeros(mel.shape[1], dtype=np.int64)
-    for k in range(mel.shape[1]):
-        bands = np.nonzero(mel[:, k])[0]
-        if len(bands) > 2 or (len(bands) == 2 and bands[1] != bands[0] + 1):
-            return None
-        low[k] = bands[0] if len(bands) else 0
-    high = np.minimum(low + 1, n_mels - 1)
-    w_low = mel[low, np.arange(mel.shape[1])]
-    w_high = np.where(high > low, mel[high, np.arange(mel.shape[1])], 0.0)
-
-    def tensor(x, dt=None):
-        return torch.as_tensor(x, dtype=dt, device=device)
-
-    return tensor(low), tensor(high), tensor(w_low[:, None], dtype), tensor(w_high[:, None], dtype)
-
-
-def _to_mel_bins_first(x: torch.Tensor, mel: torch.Tensor, two_bands, out: torch.Tensor) -> torch.Tensor:
-    """Σ_k M_bk x_k for x laid out (K, R) (bins first) into ``out`` (F, R), which must hold zeros."""
-    if two_bands is None:
-        return torch.matmul(mel.to(x.dtype), x, out=out)
-    low, high, w_low, w_high = two_bands
-    return out.index_add_(0, low, x * w_low).index_add_(0, high, x * w_high)
+    dense = torch.as_tensor(_mel_numpy(sample_rate, n_fft, n_mels, fmin, fmax), device=device)
+    if device.type != "cpu":
+        return dense
+    with warnings.catch_warnings():  # "sparse CSR support is in beta" (the product itself is stable)
+        warnings.simplefilter("ignore", UserWarning)
+        return dense.to_sparse_csr()
 
 
 def _pairs(channels: int) -> tuple[list[int], list[int]]:
@@ -488,6 +473,90 @@ def _form_coefficients(p: torch.Tensor, q: torch.Tensor, channels: int, *, imagi
     if imaginary:  # Im H_ij = −Im H_ji, Im H_ii = 0
         return torch.where(diagonal, torch.zeros_like(pi), pi * qj - pj * qi)
     return torch.where(diagonal, pi * qi, pi * qj + pj * qi)  # Re H_ij = Re H_ji
+
+
+def _band_cross_spectra(x: torch.Tensor, n_fft: int, hop_length: int, mel: torch.Tensor,
+                        real_pairs: list[tuple[int, int]], imag_pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """Mel-band cross-spectra Σ_k M_bk S_i S_j* of every signal, for the listed channel pairs, in float64.
+
+    x (L, C, N) checked signals → (L, P, T, F), P = len(real_pairs) + len(imag_pairs):
+    Re S_i S_j* = Re_i Re_j + Im_i Im_j for each real pair, then
+    Im S_i S_j* = Im_i Re_j − Re_i Im_j for each imaginary pair. The float32
+    STFT values are widened to float64 planes (so their products are exact),
+    laid out bins first, multiplied pair by pair and summed into bands by one
+    product with ``mel`` (:func:`_mel_operator`). Best called on one signal at
+    a time on the CPU (see :func:`_chunk`): its products are then contiguous.
+    """
+    n_signals, channels, n = x.shape
+    frames = n // hop_length
+    spec = torch.view_as_real(_stft_bins_first(x, n_fft, hop_length))  # (L·C, K, T, 2), frames-major in memory
+    bins = spec.shape[-3]
+    planes = torch.empty(2, channels, n_signals, bins, frames, dtype=torch.float64, device=x.device)
+    planes.copy_(spec.view(n_signals, channels, bins, frames, 2).permute(4, 1, 0, 2, 3))
+    re, im = planes[0], planes[1]  # (C, L, K, T)
+    pairs = [(i, j, False) for i, j in real_pairs] + [(i, j, True) for i, j in imag_pairs]
+    products = torch.empty(bins, len(pairs), n_signals, frames, dtype=torch.float64, device=x.device)
+    for p, (i, j, imaginary) in enumerate(pairs):
+        out = products[:, p].transpose(0, 1)  # (L, K, T)
+        if imaginary:
+            torch.mul(im[i], re[j], out=out).addcmul_(re[i], im[j], value=-1.0)
+        else:
+            torch.mul(re[i], re[j], out=out).addcmul_(im[i], im[j])
+    bands = products.new_empty(mel.shape[0], products[0].numel())  # (F, P·L·T)
+    torch.mm(mel, products.view(bins, -1), out=bands)  # with out=, ~6× faster for the sparse CSR mel
+    return bands.view(-1, len(pairs), n_signals, frames).permute(2, 1, 3, 0).contiguous()  # (L, P, T, F)
+
+
+def _forms(coefficients: torch.Tensor, parts: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Σ_p coefficients (B, K, Q, P) × parts (B, P, T, F) → (B, K, Q, T, F), one batched product in ``dtype``."""
+    n, k, n_q, n_p = coefficients.shape
+    t, f = parts.shape[-2:]
+    out = torch.bmm(coefficients.to(dtype).reshape(n, k * n_q, n_p), parts.to(dtype).reshape(n, n_p, t * f))
+    return out.view(n, k, n_q, t, f)
+
+
+def _chunk(n: int, device: torch.device) -> int:
+    """How many signals :func:`feature_stack_mixed` analyses at once: one on the CPU (its working set,
+    a few MiB, then stays in cache and its products are contiguous), all of them elsewhere."""
+    return 1 if device.type == "cpu" else max(n, 1)
+
+
+def _log_power_into(power: torch.Tensor, floor: float, out: torch.Tensor) -> None:
+    """out = log(max(power, 0) + floor) for float64 band powers: rounded to out's dtype first, then the
+    floor added and the log taken in that dtype, as :func:`feature_stack` does with its powers.
+    Negative rounding residues of a form count as 0 (max(P, 0) + floor = max(P + floor, floor))."""
+    total = power.to(out.dtype, copy=True).add_(floor)
+    torch.log(total.clamp_min_(floor), out=out)
+
+
+def _scaled_rotations(q: torch.Tensor, tolerance: float = 1e-6) -> torch.Tensor | None:
+    """If every matrix is g·diag(1, Q) with Q orthogonal (ambiX: a rotation, perhaps mirrored, and a gain),
+    the maps from the input's intensity to each mixture's; else None.
+
+    For such a matrix the intensity of the mixture is Q times that of the
+    input: its numerator 2Re(W'*V') is g²·Q·2Re(W*V) and its denominator
+    g²·Σ|·|² (Q keeps |V|²). A matrix with g = 0 gives silence (an all-zero
+    map). ``tolerance`` bounds |QQᵀ − I| and the W-to-XYZ terms relative to g;
+    the intensity then errs by about that much.
+
+    Returns
+    -------
+    torch.Tensor, (..., K, 3, 3) or None
+        Rows x, y, z of the mixture's intensity; columns the input's in ambiX
+        order Y, Z, X.
+    """
+    if q.shape[-2:] != (4, 4):
+        return None
+    g = q[..., 0, 0]
+    block = q[..., 1:, 1:]
+    scale = g.abs()[..., None]
+    cross = torch.cat([q[..., 0, 1:], q[..., 1:, 0]], dim=-1).abs()
+    gram = block @ block.transpose(-1, -2) - g[..., None, None].square() * torch.eye(3, dtype=q.dtype, device=q.device)
+    if not bool((cross <= tolerance * scale).all() and (gram.abs().flatten(-2) <= tolerance * scale.square()).all()):
+        return None
+    rotation = block[..., [2, 0, 1], :]  # output rows Y, Z, X → x, y, z
+    return torch.where(g[..., None, None] != 0, rotation / torch.where(g != 0, g, 1.0)[..., None, None],
+                       torch.zeros_like(rotation))
 
 
 def feature_stack_mixed(
@@ -508,13 +577,17 @@ def feature_stack_mixed(
     Every feature is a quadratic (log-mel power, IV denominator, ILD) or
     bilinear (IV numerator, ICF cross-spectrum) form of the channels, and
     the STFT and the mel sums are linear: with S the STFT of ``audio`` and
-    H_ij = Σ_k M_bk S_i S_j* its mel-band cross-spectra (C(C + 1)/2 real and
-    C(C − 1)/2 imaginary parts per band and frame, computed once), the
-    mixture y = Q·x has mel power Σ_ij Q_ci Q_cj Re H_ij and cross-spectrum
-    Σ_ij Q_ai Q_bj H_ij. The cross-spectra and the forms are evaluated in
-    float64 (their cancellation errors then stay below those of mixing in
-    float32 first), and negative rounding residues of a power are set to 0;
-    the rest in the dtype of ``audio``.
+    H_ij = Σ_k M_bk S_i S_j* its mel-band cross-spectra (C(C + 1)/2 real and,
+    for ICF, C(C − 1)/2 imaginary parts per band and frame, computed once;
+    pairs no form uses are skipped), the mixture y = Q·x has mel power
+    Σ_ij Q_ci Q_cj Re H_ij and cross-spectrum Σ_ij Q_ai Q_bj H_ij. The
+    cross-spectra and the forms are evaluated in float64 (their cancellation
+    errors then stay below those of mixing in float32 first), and negative
+    rounding residues of a power are set to 0; the rest in the dtype of ``audio``.
+
+    For ``"iv"`` with matrices that are all g·diag(1, Q), Q orthogonal (FOA
+    rotations, mirrors and gains), the intensity of each mixture is Q times
+    that of the input (:func:`_scaled_rotations`), computed once per signal.
 
     Parameters
     ----------
@@ -546,60 +619,68 @@ def feature_stack_mixed(
         raise InputError(f"matrices must have shape (..., K, {out_channels or 'C'}', {c}) for {features!r} "
                          f"features of {c}-channel audio, got {tuple(q.shape)}")
     fmax_hz = sample_rate / 2.0 if fmax is None else fmax
-    mel = mel_filterbank(sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax_hz, device=x.device,
-                         dtype=torch.float64)
-    two_bands = _mel_two_bands(float(sample_rate), int(n_fft), int(n_mels), float(fmin), float(fmax_hz), x.device,
-                               torch.float64)
+    mel_filterbank(sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax_hz)  # checks the band edges
+    mel = _mel_operator(float(sample_rate), int(n_fft), int(n_mels), float(fmin), float(fmax_hz), x.device)
 
-    # Cross-spectra, float64, bins first: every product and mel sum runs on contiguous (K, R) blocks.
-    lead, t = x.shape[:-2], x.shape[-1] // hop_length
-    spec = _stft_bins_first(x, n_fft, hop_length)
-    spec = spec.reshape(-1, c, *spec.shape[-2:])  # (L, C, K, T)
-
-    def bins_first(part: torch.Tensor) -> torch.Tensor:  # (L, K, T) → (K, L·T), float64
-        return part.permute(1, 0, 2).to(torch.float64).reshape(part.shape[1], -1)
-
-    re = [bins_first(spec[:, i].real) for i in range(c)]
-    im = [bins_first(spec[:, i].imag) for i in range(c)]
-    rows, cols = _pairs(c)
-    real = re[0].new_zeros(len(rows), n_mels, re[0].shape[1])  # (P, F, L·T): Re S_i S_j*
-    for p, (i, j) in enumerate(zip(rows, cols)):
-        _to_mel_bins_first(torch.addcmul(re[i] * re[j], im[i], im[j]), mel, two_bands, real[p])
-    imag = None
-    if features == "icf":  # Im S_i S_j* = Im_i Re_j − Re_i Im_j
-        imag = torch.zeros_like(real)
-        for p, (i, j) in enumerate(zip(rows, cols)):
-            _to_mel_bins_first(torch.addcmul(im[i] * re[j], re[i], im[j], value=-1.0), mel, two_bands, imag[p])
-
-    def layout(parts: torch.Tensor) -> torch.Tensor:
-        """(P, F, L·T) → (*lead, P, T, F)."""
-        n_p, f = parts.shape[:2]
-        return parts.reshape(n_p, f, -1, t).permute(2, 0, 3, 1).reshape(*lead, n_p, t, f)
-
-    def forms(coefficients: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
-        """Σ_pairs coefficients (..., K, Q, P) × parts (..., P, T, F) → (..., K, Q, T, F), in x's dtype."""
-        batch = torch.broadcast_shapes(coefficients.shape[:-3], parts.shape[:-3])
-        k, n_q, n_p = coefficients.shape[-3:]
-        out = coefficients.expand(*batch, k, n_q, n_p).reshape(*batch, k * n_q, n_p) @ \
-            parts.expand(*batch, n_p, t, parts.shape[-1]).reshape(*batch, n_p, -1)
-        return out.reshape(*batch, k, n_q, t, parts.shape[-1]).to(x.dtype)  # cancellations done
-
-    # One product per kind of cross-spectrum: the powers Q_c·Re H·Q_c of every output c, with the
-    # IV numerators 2 Re(W* V) (V = X, Y, Z) or the real part of L R* stacked after them.
+    # The forms, as coefficients over the channel pairs: the power of every output, then the
+    # IV numerators 2 Re(W* V) (V = X, Y, Z) or the real part of L R*; the imaginary part of L R* apart.
+    n_out = q.shape[-2]
+    rotations = _scaled_rotations(q) if features == "iv" else None
     coefficients = [_form_coefficients(q, q, c)]  # (..., K, C', P)
-    if features == "iv":
+    if features == "iv" and rotations is None:
         w, xyz = q[..., 0:1, :], q[..., [3, 1, 2], :]  # output rows W and X, Y, Z
         coefficients.append(2.0 * _form_coefficients(w, xyz, c))
     elif features == "icf":
         coefficients.append(_form_coefficients(q[..., 0:1, :], q[..., 1:2, :], c))
-    n_out = q.shape[-2]
-    values = forms(torch.cat(coefficients, dim=-2), layout(real))
-    power = values[..., :n_out, :, :].clamp_min(0.0)  # (..., K, C', T, F)
-    parts = [_log_of(power, floor)]
-    if features == "iv":
-        parts.append(_intensity_from(values[..., n_out:, :, :], power.sum(-3, keepdim=True)))
-    elif features == "icf":
-        c_im = forms(_form_coefficients(q[..., 0:1, :], q[..., 1:2, :], c, imaginary=True), layout(imag))
-        parts.append(_icf_from(power[..., 0, :, :], power[..., 1, :, :], values[..., n_out, :, :], c_im[..., 0, :, :],
-                               floor))
-    return torch.cat(parts, dim=-3)
+    coefficients = torch.cat(coefficients, dim=-2)
+    imaginary = _form_coefficients(q[..., 0:1, :], q[..., 1:2, :], c, imaginary=True) if features == "icf" else None
+
+    # The cross-spectra to compute: the real parts the forms use, then those only the input's own
+    # intensity needs (2 Re W*V and the diagonal, for rotations), then the imaginary parts.
+    pairs = list(zip(*_pairs(c)))
+    form_pairs = (coefficients != 0).flatten(0, -2).any(0).nonzero().flatten().tolist()
+    own_iv = [p for p, (i, j) in enumerate(pairs) if (i == 0 or i == j) and p not in form_pairs]
+    real_pairs = form_pairs + (own_iv if rotations is not None else [])
+    imag_pairs = [] if imaginary is None else (imaginary != 0).flatten(0, -2).any(0).nonzero().flatten().tolist()
+    position = {pairs[p]: slot for slot, p in enumerate(real_pairs)}  # pair → its slot in the cross-spectra
+    n_forms, n_real = len(form_pairs), len(real_pairs)
+    if rotations is not None:
+        w_slots = [position[(0, j)] for j in (1, 2, 3)]  # Re W*(Y, Z, X)
+        if w_slots == list(range(w_slots[0], w_slots[0] + 3)):  # adjacent, as usual: a view, not a copy
+            w_slots = slice(w_slots[0], w_slots[0] + 3)
+
+    # One batch axis B for the broadcast leading dimensions (audio is copied only if it broadcasts).
+    batch, k, n = torch.broadcast_shapes(x.shape[:-2], q.shape[:-3]), q.shape[-3], x.shape[-1]
+    x = x.expand(*batch, c, n).reshape(-1, c, n)
+
+    def flat(t: torch.Tensor) -> torch.Tensor:  # (..., K, Q, P) → (B, K, Q, P)
+        return t.expand(*batch, *t.shape[-3:]).reshape(-1, *t.shape[-3:])
+
+    coefficients = flat(coefficients[..., form_pairs])
+    rotations = None if rotations is None else flat(rotations).to(x.dtype)
+    imaginary = None if imaginary is None else flat(imaginary[..., imag_pairs])
+    out = x.new_empty(x.shape[0], k, n_out + {"mel": 0, "iv": 3, "icf": 3}[features], n // hop_length, n_mels)
+    step = _chunk(x.shape[0], x.device)
+    for start in range(0, x.shape[0], step):
+        part = slice(start, start + step)
+        bands = _band_cross_spectra(x[part], n_fft, hop_length, mel, [pairs[p] for p in real_pairs],
+                                    [pairs[p] for p in imag_pairs])  # (b, P, T, F)
+        real, imag, mine = bands[:, :n_real], bands[:, n_real:], out[part]
+        values = _forms(coefficients[part], real[:, :n_forms], torch.float64)  # (b, K, C' + 3 or C', T, F)
+        _log_power_into(values[:, :, :n_out], floor, mine[:, :, :n_out])
+        if features == "iv" and rotations is not None:
+            # The input's own IV, 2 Re W*(Y, Z, X) / Σ_i |S_i|² (0 where silent), clamped once rotated.
+            denominator = real[:, position[(0, 0)]].clone()
+            for i in range(1, c):
+                denominator += real[:, position[(i, i)]]
+            scale = torch.where(denominator > 0, 2.0 / denominator, 0.0)[:, None]  # 2/Σ > 0 stays finite
+            clip_iv = (real[:, w_slots] * scale).to(x.dtype)  # (b, 3, T, F)
+            torch.clamp(_forms(rotations[part], clip_iv, x.dtype), -1.0, 1.0, out=mine[:, :, n_out:])
+        elif features == "iv":
+            power = values[:, :, :n_out].clamp_min(0.0)
+            mine[:, :, n_out:] = _intensity_from(values[:, :, n_out:], power.sum(-3, keepdim=True))
+        elif features == "icf":
+            power = values[:, :, :n_out].clamp_min(0.0).to(x.dtype)
+            c_im = _forms(imaginary[part], imag, torch.float64)[:, :, 0].to(x.dtype)
+            mine[:, :, n_out:] = _icf_from(power[:, :, 0], power[:, :, 1], values[:, :, n_out].to(x.dtype), c_im, floor)
+    return out.view(*batch, *out.shape[1:])
