@@ -7,9 +7,11 @@ Run: ``.venv/bin/python benchmarks/bench_spatial.py``  (about half a minute, one
    ``e2p`` calls (one per crop and frame). Goal: ≥ 10× faster per crop. The
    frames are uint8 and channels-last in memory, as the loader delivers them
    (a second line times the same frames laid out (T, C, H, W)). OpenCV, used
-   by both, runs on one thread too. py360convert caches its sampling map per
-   crop geometry, so the repeated crops here cost it no map; ``gnomonic_crop``
-   computes its maps on every call (the loader's crops are random).
+   by both, runs on one thread too. Every call draws 4 new crop centres (the
+   same sequence for both sides), as the loader's random crops do:
+   py360convert caches its sampling map per crop geometry, which repeated
+   crops would time instead of its work. Within a call, e2p computes each
+   crop's map once for its 8 frames, as ``gnomonic_crop`` does.
 2. Audio features: log-mel + FOA intensity (7 channels) for a batch of
    4-channel 1-s clips at 24 kHz with ``feature_stack``, against librosa's STFT
    and mel filters with NumPy intensity clip by clip. Goal: ≥ 5×.
@@ -66,28 +68,38 @@ def bench_crops(rng: np.random.Generator, size: int = 112, fov_deg: float = 90.0
     import py360convert
 
     frames = rng.integers(0, 256, (8, 3, 512, 1024), dtype=np.uint8)  # (T, C, H, W)
-    az_deg = np.array([-170.0, -60.0, 20.0, 120.0])
-    el_deg = np.array([10.0, -30.0, 60.0, 0.0])
     frames_t = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 2, 3, 1))).permute(0, 3, 1, 2)  # channels-last
     planar_t = torch.from_numpy(frames)
-    az, el = torch.from_numpy(np.radians(az_deg)), torch.from_numpy(np.radians(el_deg))
     fov = math.radians(fov_deg)
     hwc = [np.ascontiguousarray(f.transpose(1, 2, 0)) for f in frames]
 
-    def ours():
-        return gnomonic_crop(frames_t, az, el, fov, size)  # (K=4, T=8, 3, size, size)
+    def crop_sets(seed: int):
+        """Endless fresh sets of 4 crop centres (degrees), one per call: the loader's crops never repeat,
+        and py360convert caches its map per crop geometry, so repeating the same crops would time its cache."""
+        draw = np.random.default_rng(seed)
+        while True:
+            yield draw.uniform(-180.0, 180.0, 4), draw.uniform(-60.0, 60.0, 4)
+
+    sets = {"ours": crop_sets(1), "planar": crop_sets(1), "reference": crop_sets(1)}
+
+    def ours(which: str = "ours", frames=frames_t):
+        az_deg, el_deg = next(sets[which])
+        return gnomonic_crop(frames, torch.from_numpy(np.radians(az_deg)), torch.from_numpy(np.radians(el_deg)),
+                             fov, size)  # (K=4, T=8, 3, size, size)
 
     def planar():
-        return gnomonic_crop(planar_t, az, el, fov, size)
+        return ours("planar", planar_t)
 
     def reference():
-        return [
+        az_deg, el_deg = next(sets["reference"])
+        return [  # the 8 frames of a crop share its geometry, so e2p computes each crop's map once
             py360convert.e2p(img, fov_deg=(fov_deg, fov_deg), u_deg=-a, v_deg=e, out_hw=(size, size))
             for a, e in zip(az_deg, el_deg)
             for img in hwc
         ]
 
-    assert ours().shape == (4, 8, 3, size, size) and torch.equal(ours(), planar())
+    first, first_planar = ours(), planar()
+    assert first.shape == (4, 8, 3, size, size) and torch.equal(first, first_planar)
     ratio = compare(f"crops 4 x 8 of 1024x512 -> {size}x{size}", ("gnomonic_crop", ours), ("py360convert.e2p", reference),
                     per=(32, "crop"), goal=10.0)
     compare("  same, frames laid out (T, C, H, W)", ("gnomonic_crop", planar), ("py360convert.e2p", reference),
