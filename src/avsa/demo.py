@@ -1,7 +1,7 @@
 """``avsa demo``: the whole pipeline on a small synthetic 360° world, in minutes on a CPU.
 
 synth → prepare → check → stats → detect (a real detector: saliency blobs on
-cube-face tiles; the ground truth is never used for training) → train (AVC
+the equirect frame; the ground truth is never used for training) → train (AVC
 then AVSA) → evaluate (in-domain on the detector's crops and on ground-truth
 crops jittered like a detector, localization, a synthetic downstream task,
 and the same checkpoint on a second world of another seed) → pictures and a
@@ -29,8 +29,8 @@ AVC_BAR = 3.0  # held-out AVC contrastive accuracy, in multiples of its chance l
 LOCALIZATION_BAR = 0.5  # localization hit rate (peak within 20° of a sounding object)
 NEW_WORLD_BAR = 0.10  # the same checkpoint on a world of another seed: AVSA within this many points
 DETECTOR = "blob"
-DETECT_OPTIONS = dict(mode="tiles", tiles="cube", tile_size=128, every_n_frames=16)
-DETECTIONS = "blob-tiles"  # the detections folder those options write
+DETECT_OPTIONS = dict(mode="equirect", blob_k=2.0, every_n_frames=16)
+DETECTIONS = "blob-equirect"  # the detections folder those options write
 JITTER_DEG = 15.0
 
 
@@ -93,7 +93,7 @@ def build_world(cfg: DemoConfig) -> Path:
     fmt, feats = train_cfg.data.format, train_cfg.data.features
     if not stats_path(cache, fmt, feats).exists():
         write_stats(cache, fmt=fmt, features=feats, n_windows=256)
-    _say("3/6 detecting objects (saliency blobs on cube-face tiles; the ground truth only for evaluation)")
+    _say("3/6 detecting objects (saliency blobs on the equirect frame; the ground truth only for evaluation)")
     _detect(cache, DETECTOR, **DETECT_OPTIONS)
     _detect(cache, "oracle")
     from avsa.data.detection.oracle import jitter_detections

@@ -21,7 +21,7 @@ reports each claim with a paired 95 % interval over clips (or scenes):
    stereo file up-mixed to four channels).
 
 Object crops come from the demo's weight-free detector (saliency blobs on
-cube-face tiles, :data:`avsa.demo.DETECTIONS`), for training and for
+the equirect frame, :data:`avsa.demo.DETECTIONS`), for training and for
 evaluation, never from the ground truth; AVSA accuracy is also reported per
 crop kind (detector-centred vs. the random crops of quadrants without a
 detection), as
@@ -396,7 +396,7 @@ def write_tables(out: Path, claims: list[Claim], kinds: list[list[str]], scale: 
     text = [f"# The paper's claims on the synthetic world (`avsa experiments paper --scale {scale_name}`)", "",
             f"{scale.seeds} seed(s); {scale.videos} videos of {scale.duration_s:g} s; tiny models, AVC "
             f"{scale.avc_steps} + AVSA {scale.avsa_steps} steps; object crops from the demo's blob detector "
-            f"(cube tiles), for training and evaluation; intervals are paired cluster bootstraps over test clips "
+            f"(on the equirect frame), for training and evaluation; intervals are paired cluster bootstraps over test clips "
             f"(scenes for 3–4), pooled over seeds. Wall time {minutes:.0f} min.", "",
             _markdown(header, [c.row() for c in claims]), ""]
     if kinds:
