@@ -168,17 +168,26 @@ def _first_test_clip(cache: Path):
 
 
 def _clearest_sample(cache, dataset):
-    """The first readable sample whose clip has the fewest sounding objects (its intensity is easiest to read)."""
-    best, fewest = None, None
+    """The readable sample whose clip has the fewest sounding objects and whose window's sound is clearest.
+
+    Clearest = the longest mean intensity vector (1 for one plane wave): a window where the sound
+    fades or mixes with ambience has a short one, and its direction says little.
+    """
+    from avsa.evaluate.crops_figure import mean_intensity_direction
+
+    best, best_key = None, None
     for i in range(len(dataset)):
         sample = dataset[i]
         if sample is None:
             continue
         gt = cache.groundtruth(cache.clip(sample.clip_id))
         n = sum(o.sounding for o in gt.objects) if gt is not None else 99
-        if fewest is None or n < fewest:
-            best, fewest = sample, n
-        if n == 1:
+        length = float(mean_intensity_direction(torch.as_tensor(sample.foa, dtype=torch.float32),
+                                                dataset.sample_rate)[2])
+        key = (n, -length)
+        if best_key is None or key < best_key:
+            best, best_key = sample, key
+        if n == 1 and length >= 0.8:
             break
     if best is None:
         raise AvsaError("no readable test clip for the crops picture")
