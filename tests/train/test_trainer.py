@@ -197,12 +197,16 @@ def test_two_process_ddp_matches_one_process_on_the_same_global_batch(synthetic_
     # Stated tolerance: float32 sums in another order (batch 2+2 vs 4) differ by ~1e-6 relative;
     # after 3 AVC steps the weights agree to ~4e-5, after 3 more AVSA steps to ~1e-3 (max pooling
     # and attention amplify the noise). Without the gradient sum over ranks in the gather they differ by ~0.2.
+    # The logged losses, measured (tiny/foa-iv, random crops from ±60°): AVSA step 3 differs by 1e-6
+    # relative on AVX2 kernels and by 1.0e-3 on the portable ones (ATEN_CPU_CAPABILITY=default), whose
+    # batch-size-dependent sums amplify faster; the inputs of both runs are bit-identical. Hence 3e-3,
+    # the weights' tolerance.
     assert_same_weights(weights(tmp_path / "one", "avc.pt"), weights(tmp_path / "two", "avc.pt"), atol=2e-4)
     assert_same_weights(weights(tmp_path / "one", "avsa.pt"), weights(tmp_path / "two", "avsa.pt"), atol=3e-3)
     one, two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
     assert [(r["stage"], r["step"]) for r in one] == [(r["stage"], r["step"]) for r in two]
     for a, b in zip(one, two):
-        assert a["loss"] == pytest.approx(b["loss"], rel=1e-3), (a, b)
+        assert a["loss"] == pytest.approx(b["loss"], rel=3e-3), (a, b)
 
 
 def test_batch_that_does_not_split_over_processes_is_a_config_error(synthetic_cache, tmp_path):
