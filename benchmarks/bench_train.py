@@ -24,8 +24,7 @@ from pathlib import Path
 import torch
 
 from avsa.cli import main as avsa
-from avsa.data.detect import DetectOptions, detect
-from avsa.demo import DETECT_OPTIONS, DETECTOR
+from avsa.demo import detect_objects
 from avsa.train import trainer as T
 from avsa.train.config import stage_model
 from avsa.train.config import load_config
@@ -41,7 +40,7 @@ def make_cache(root: Path) -> Path:
     for fmt, feats in [("ambi", "mel"), ("mono", "mel"), ("stereo", "mel"), ("ambi", "iv"), ("stereo", "icf")]:
         assert avsa(["stats", str(cache), "--format", fmt, "--features", feats, "--windows", "32"]) == 0
     # the object configs read the demo's detections (a real detector, as in training)
-    assert not detect(cache, DetectOptions(detector=DETECTOR, **DETECT_OPTIONS)).nothing_detected
+    detect_objects(cache)
     return cache
 
 

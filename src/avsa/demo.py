@@ -56,6 +56,13 @@ def _say(message: str) -> None:
     print(f"\n== {message}", flush=True)
 
 
+def detect_objects(cache: Path) -> str:
+    """The demo's detector (:data:`DETECTOR`, :data:`DETECT_OPTIONS`) on ``cache``; clips already done are
+    kept. Returns the detections folder name, :data:`DETECTIONS`."""
+    _detect(cache, DETECTOR, **DETECT_OPTIONS)
+    return DETECTIONS
+
+
 def _detect(cache: Path, detector: str, **options) -> None:
     from avsa.data.detect import DetectOptions, detect
 
@@ -94,7 +101,7 @@ def build_world(cfg: DemoConfig) -> Path:
     if not stats_path(cache, fmt, feats).exists():
         write_stats(cache, fmt=fmt, features=feats, n_windows=256)
     _say("3/6 detecting objects (saliency blobs on the equirect frame; the ground truth only for evaluation)")
-    _detect(cache, DETECTOR, **DETECT_OPTIONS)
+    detect_objects(cache)
     _detect(cache, "oracle")
     from avsa.data.detection.oracle import jitter_detections
 

@@ -113,16 +113,6 @@ def build_main_world(out: Path, scale: Scale) -> Path:
     return cache
 
 
-def _detect_objects(cache: Path) -> str:
-    """The demo's detector on ``cache`` (clips already done are kept); returns its detections folder."""
-    from avsa.data.detect import DetectOptions, detect
-    from avsa.demo import DETECT_OPTIONS, DETECTIONS, DETECTOR
-
-    if detect(cache, DetectOptions(detector=DETECTOR, **DETECT_OPTIONS)).nothing_detected:
-        raise AvsaError(f"detect {DETECTOR}: no clip of {cache} could be detected on")
-    return DETECTIONS
-
-
 def _stats(cache: Path) -> None:
     from avsa.data.cache_stats import write_stats
     from avsa.data.normalize import stats_path
@@ -136,10 +126,10 @@ def build_validity_world(out: Path, scale: Scale) -> Path:
     """A world where 40 % of the training videos carry broken FOA (half swapped channels, half stereo up-mix).
 
     Test videos (one in five, every scene among them: ``world_split``) are all valid. Returns the prepared cache with
-    oracle detections and the clip lists ``lists/{all,pass,random}.txt`` of
+    the demo detector's detections and the clip lists ``lists/{all,pass,random}.txt`` of
     its training clips (``avsa check --subset``).
     """
-    from avsa.data.detect import DetectOptions, detect
+    from avsa.demo import detect_objects
     from avsa.media.prepare import PrepareOptions, has_usable_clip, prepare_cache
     from avsa.media.synth.config import SynthConfig
     from avsa.media.synth.scenes import video_seed, world_scene, world_split
@@ -162,7 +152,7 @@ def build_validity_world(out: Path, scale: Scale) -> Path:
             (src / f"{split}.txt").write_text("".join(f"{s}\n" for i, s in enumerate(stems) if world_split(i) == split))
     if not has_usable_clip(prepare_cache(src, cache, options=PrepareOptions(width=scale.cache_width), jobs=2)):
         raise AvsaError(f"{cache}: no usable clip was prepared")
-    _detect_objects(cache)
+    detect_objects(cache)
     _stats(cache)
     lists = root / "lists"
     lists.mkdir(exist_ok=True)
@@ -425,7 +415,9 @@ def run_paper(out: Path, scale: str | Scale, *, cache: Path | None = None, only:
     main = cache or build_main_world(out, scale)
     if cache is not None:
         _stats(cache)
-    detector = _detect_objects(main)
+    from avsa.demo import detect_objects
+
+    detector = detect_objects(main)
     caches = {"main": main}
     validity = None
     if only in ("all", "validity"):
