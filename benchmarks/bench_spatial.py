@@ -6,7 +6,8 @@ Run: ``.venv/bin/python benchmarks/bench_spatial.py``  (about half a minute, one
    frame with ``gnomonic_crop`` in one call, against a loop of py360convert
    ``e2p`` calls (one per crop and frame). Goal: ≥ 10× faster per crop. The
    frames are uint8 and channels-last in memory, as the loader delivers them
-   (a second line times the same frames laid out (T, C, H, W)). OpenCV, used
+   (a second line times the same frames laid out (T, C, H, W)); both sides
+   return uint8 crops. OpenCV, used
    by both, runs on one thread too. Every call draws 4 new crop centres (the
    same sequence for both sides), as the loader's random crops do:
    py360convert caches its sampling map per crop geometry, which repeated

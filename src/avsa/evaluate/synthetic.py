@@ -129,7 +129,7 @@ def motion_task(*, per_class_train: int = 8, per_class_test: int = 4, n_frames: 
                 frames[i] = backgrounds[scene]
                 draw_object(frames[i], obj, float(az[i]), float(el[i]), float(size[i]))
             equirect = torch.as_tensor((frames * 255).round().astype(np.uint8)).permute(0, 3, 1, 2)
-            crops = gnomonic_crop(equirect, az0, el0, fov, crop_size).clamp(0, 255).round().to(torch.uint8)
+            crops = gnomonic_crop(equirect, az0, el0, fov, crop_size)  # uint8
             item_id = f"{motion}-{k:03d}"
             data[item_id] = crops.numpy()[None]  # (1, T, 3, S, S)
             item = Item(id=item_id, label=label, label_name=motion, group=item_id)

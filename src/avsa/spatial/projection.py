@@ -8,18 +8,19 @@ top → bottom.
 
 Sampling: one map of frame positions per crop, shared by all the frames it
 is applied to; columns wrap around the ±180° seam, rows are clamped. uint8
-frames on the CPU are sampled with OpenCV's bilinear ``remap`` (fixed-point:
-positions in 1/32 pixel, values rounded to integers), one call per frame
-(per channel when the frame is not channels-last in memory), from a scratch
-frame holding copies of just the windows the crops read (sequential copies,
-then ``remap`` gathers from the cache: the same samples, bit for bit, as from
-the frame itself); everything else (float frames, CUDA tensors, or no
-OpenCV) goes through one torch ``grid_sample`` call for all crops of all
-frames.
+frames give uint8 crops. On the CPU they are sampled with OpenCV's bilinear
+``remap`` (fixed-point: positions in 1/32 pixel, values rounded to
+integers), one call per frame (per channel when the frame is not
+channels-last in memory), from a scratch frame holding copies of just the
+windows the crops read (sequential copies, then ``remap`` gathers from the
+cache: the same samples, bit for bit, as from the frame itself); everything
+else (float frames, CUDA tensors, or no OpenCV) goes through one torch
+``grid_sample`` call for all crops of all frames, rounded for uint8 frames.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -134,10 +135,11 @@ def gnomonic_crop(frames: Any, azimuth: Any, elevation: Any, fov: Any, size: int
     -------
     torch.Tensor, shape as above
         Bilinear samples. Float input keeps its dtype and scale; **uint8 input
-        gives float32 in 0..255** (``.round().to(torch.uint8)`` for images; on
-        the CPU the values are already integers, from OpenCV's fixed-point
-        kernel). May be a non-contiguous view (channels-last for frames that
-        are channels-last in memory, the fastest layout on the CPU).
+        gives uint8**, as an image sampler (and py360convert) does: on the CPU
+        straight from OpenCV's fixed-point kernel, elsewhere ``grid_sample``
+        rounded to the nearest integer (the two differ by at most 1). May be a
+        non-contiguous view (channels-last for frames that are channels-last
+        in memory, the fastest layout on the CPU).
     """
     n = _size(size, "size")
     f = frames if isinstance(frames, torch.Tensor) else torch.as_tensor(np.ascontiguousarray(frames))
@@ -176,9 +178,11 @@ def gnomonic_crop(frames: Any, azimuth: Any, elevation: Any, fov: Any, size: int
 
     if cv2 is not None and f.dtype == torch.uint8 and f.device.type == "cpu":
         x, y = _map_float32(az, el, fv, batch, k, n, w, h)
-        out = _remap_uint8(f, x, y, batch, rest, k, n)  # (P, K, R, C, N, N) float32
+        out = _remap_uint8(f, x, y, batch, rest, k, n)  # (P, K, R, C, N, N) uint8
     else:
         out = _grid_sample(f, az, el, fv, batch, rest, k, n, sample_dtype)
+        if f.dtype == torch.uint8:
+            out = out.round_().clamp_(0, 255).to(torch.uint8)
     out = out.reshape(*batch, k, *rest, c, n, n)
     return out.squeeze(len(batch)) if scalar else out
 
@@ -198,7 +202,8 @@ def _remap_uint8(f: torch.Tensor, x: np.ndarray, y: np.ndarray, batch, rest, k: 
     copy reads the frame row by row, sequentially, and ``remap`` then gathers
     from the cache instead of from a frame that does not fit in it. ``remap``
     reads the same values at the same positions as from the frame itself, so
-    the samples are the same, bit for bit.
+    the samples are the same, bit for bit. The scratch frame is kept per thread
+    (:func:`_scratch`); the samples stay uint8.
     """
     c, h, w = f.shape[-3:]
     n_batch, n_rest = x.shape[0], int(torch.Size(rest).numel())
@@ -210,7 +215,7 @@ def _remap_uint8(f: torch.Tensor, x: np.ndarray, y: np.ndarray, batch, rest, k: 
     else:  # one call per channel plane (H, W)
         out = np.empty((n_batch, n_rest, c, k * n, n), dtype=np.uint8)
     # Only the windows are written; remap reads nothing else but the row it wraps to below the bottom one, with weight 0
-    scratch = np.empty((h, w, c) if channels_last else (h, w), dtype=np.uint8)
+    scratch = _scratch((h, w, c) if channels_last else (h, w))
     maps = [cv2.convertMaps(x[p], y[p], cv2.CV_16SC2) for p in range(n_batch)]  # one per crop set, all frames
     windows = _source_windows(x.reshape(n_batch * k, n, n), y.reshape(n_batch * k, n, n), w, h)
     for index, lead in enumerate(np.ndindex(*batch, *rest)):
@@ -221,10 +226,21 @@ def _remap_uint8(f: torch.Tensor, x: np.ndarray, y: np.ndarray, batch, rest, k: 
                 for part in columns:
                     scratch[rows, part] = plane[rows, part]
             cv2.remap(scratch, fixed, fractions, cv2.INTER_LINEAR, dst=target, borderMode=cv2.BORDER_WRAP)
-    samples = torch.from_numpy(out).to(torch.float32)
+    samples = torch.from_numpy(out)
     if channels_last:  # (P, R, K, N, N, C) → (P, K, R, C, N, N), a channels-last view
         return samples.reshape(n_batch, n_rest, k, n, n, c).permute(0, 2, 1, 5, 3, 4)
     return samples.reshape(n_batch, n_rest, c, k, n, n).permute(0, 3, 1, 2, 4, 5)
+
+
+_scratch_frames = threading.local()
+
+
+def _scratch(shape: tuple[int, ...]) -> np.ndarray:
+    """A uint8 scratch frame of ``shape``, kept per thread: a fresh one would page-fault on every call."""
+    frame = getattr(_scratch_frames, "frame", None)
+    if frame is None or frame.shape != shape:
+        frame = _scratch_frames.frame = np.empty(shape, dtype=np.uint8)
+    return frame
 
 
 def _source_windows(x: np.ndarray, y: np.ndarray, w: int, h: int) -> list[tuple[slice, list[slice]]]:

@@ -109,9 +109,8 @@ class TileRunner:
         chw = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)
         az = torch.tensor([c[0] for c in self.centres], dtype=torch.float32)
         el = torch.tensor([c[1] for c in self.centres], dtype=torch.float32)
-        crops = gnomonic_crop(chw, az, el, torch.full_like(az, self.fov), self.size)  # (K, 3, N, N)
-        tiles = crops.permute(0, 2, 3, 1).round().clamp(0, 255).to(torch.uint8)
-        return tiles.numpy()
+        crops = gnomonic_crop(chw, az, el, torch.full_like(az, self.fov), self.size)  # (K, 3, N, N) uint8
+        return np.ascontiguousarray(crops.permute(0, 2, 3, 1).numpy())
 
     def detect_frame(self, frame: np.ndarray, *, time_s: float) -> list[Detection]:
         """Detections on one equirect frame, uint8 ``(H, W, 3)``, at ``time_s`` seconds."""
