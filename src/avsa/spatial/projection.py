@@ -20,7 +20,6 @@ else (float frames, CUDA tensors, or no OpenCV) goes through one torch
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import Any
 
@@ -29,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from avsa.errors import InputError
-from avsa.spatial.sphere import _as_float, _broadcast, _common, _equirect_uv, _size, direction_vector, front_rotation
+from avsa.spatial.sphere import _as_float, _broadcast, _common, _equirect_uv, _front_rotation, _size, direction_vector, front_rotation
 
 try:  # OpenCV is a dependency; the torch path below covers an install without it
     import cv2
@@ -75,32 +74,23 @@ def gnomonic_rays(azimuth: Any, elevation: Any, fov: Any, size: int) -> torch.Te
     return rays / torch.linalg.vector_norm(rays, dim=-1, keepdim=True)
 
 
-def _camera_rays(az: torch.Tensor, el: torch.Tensor, fv: torch.Tensor, n: int,
-                 columns: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _camera_rays(az: torch.Tensor, el: torch.Tensor, fv: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Unnormalised world rays C·(1, −a_j, −b_i) of every pixel: x, y, z, each (..., N, N).
 
-    C = Mᵀ = Rz(θ0)·Ry(−φ0) in closed form: its columns are the crop's
-    forward (cos φ0 cos θ0, cos φ0 sin θ0, sin φ0), left (−sin θ0, cos θ0, 0)
-    and up (−sin φ0 cos θ0, −sin φ0 sin θ0, cos φ0) directions. Element-wise
-    products only (no matrix product over the pixels), so every pixel's ray is
-    computed the same way whatever the batch shape: component r is
-    (C_r0 − a_j·C_r1) − b_i·C_r2, one (..., 1, N) − (..., N, 1) subtraction.
+    Element-wise products only (no matrix product over the pixels), so every
+    pixel's ray is computed the same way whatever the batch shape: component r
+    is (C_r0 − a_j·C_r1) − b_i·C_r2, one (..., 1, N) − (..., N, 1) subtraction.
     Each component is a contiguous tensor of its own (fast element-wise
     kernels downstream; views into one shared tensor would change the last
-    bits of ``atan2`` for some sizes). ``columns``: only the first this many
-    columns, (..., N, columns).
+    bits of ``atan2`` for some sizes).
     """
     t = torch.tan(fv / 2)[..., None]  # (..., 1)
     steps = torch.linspace(-1.0, 1.0, n, dtype=t.dtype, device=t.device) if n > 1 else t.new_zeros(1)
     ab = t * steps  # (..., N): a_j for columns, b_i for rows
-    a = ab if columns is None else ab[..., :columns]
-    ct, st, cp, sp = torch.cos(az)[..., None], torch.sin(az)[..., None], torch.cos(el)[..., None], torch.sin(el)[..., None]
-    rows_of_c = ((cp * ct, -st, -sp * ct), (cp * st, ct, -sp * st), (sp, None, cp))  # (C_r0, C_r1, C_r2) per r
-    rays = []
-    for c0, c1, c2 in rows_of_c:
-        a_terms = (c0 if c1 is None else c0 - a * c1)[..., None, :]  # C_r0 − a_j·C_r1, (..., 1, columns)
-        rays.append(torch.sub(a_terms.expand(*a_terms.shape[:-2], 1, a.shape[-1]), (ab * c2)[..., :, None]))
-    return tuple(rays)
+    c = _front_rotation(az, el).movedim(-1, 0)[..., None]  # C = Mᵀ as [r][..., column r of M]: (3, ..., 3, 1)
+    a_terms = (c[..., 0, :] - ab * c[..., 1, :])[..., None, :]  # C_r0 − a_j·C_r1, (3, ..., 1, N)
+    b_terms = (ab * c[..., 2, :])[..., :, None]  # b_i·C_r2, (3, ..., N, 1)
+    return tuple(torch.sub(a_terms[r], b_terms[r]) for r in range(3))
 
 
 def _sampling_map(az: torch.Tensor, el: torch.Tensor, fv: torch.Tensor, n: int, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,26 +99,12 @@ def _sampling_map(az: torch.Tensor, el: torch.Tensor, fv: torch.Tensor, n: int, 
     x = u − ½ in [−½, W − ½] with u = W(½ − θ/2π) (both samplers wrap columns
     around the seam, so x = W − ½ and x = −½ sample the same two columns);
     y = v − ½ clamped to [0, H − 1] (rows are clamped, as a replicated border
-    would).
-
-    Only the left half of the columns is computed: column N − 1 − j is column
-    j mirrored in the crop's central meridian (a_j → −a_j flips the ray's
-    component along the crop's left axis, which Ry(−φ0) leaves alone), so its
-    elevation is the same and its azimuth is θ0 − (θ − θ0): u' = 2·u(θ0) − u,
-    wrapped to [0, W).
+    would). Computed in place on the ray components: three fresh tensors in all.
     """
-    half = (n + 1) // 2
-    x, y, z = _camera_rays(az, el, fv, n, columns=half)  # (..., N, half)
+    x, y, z = _camera_rays(az, el, fv, n)
     azimuth = torch.atan2(y, x)
     elevation = torch.atan2(z, torch.hypot(x, y, out=x), out=y)
-    u_half, v_half = _equirect_uv(azimuth, elevation, w, h, in_place=True)  # u in [0, W]
-    u = u_half.new_empty((*u_half.shape[:-1], n))
-    v = torch.empty_like(u)
-    u[..., :half], v[..., :half] = u_half, v_half
-    mirrored = u_half[..., : n - half].flip(-1)
-    centre = (w * (0.5 - az / (2 * math.pi)))[..., None, None]  # u(θ0), unwrapped
-    u[..., half:] = torch.remainder(mirrored.neg_().add_(centre).add_(centre), w)
-    v[..., half:] = v_half[..., : n - half].flip(-1)
+    u, v = _equirect_uv(azimuth, elevation, w, h, in_place=True)  # u in [0, W]
     return u.sub_(0.5), v.sub_(0.5).clamp_(0.0, h - 1.0)
 
 
