@@ -37,8 +37,26 @@ from avsa.media.clips import ClipWindows, Window, decoded_bytes
 
 log = logging.getLogger(__name__)
 
-IN_MEMORY_BYTES = 512 * 2**20
-"""Largest decoded cache (frames + audio, per process) that :class:`SampleDataset` keeps in memory by default."""
+IN_MEMORY_BYTES = 4 * 2**30
+"""Largest decoded cache (frames + audio, per process) that :class:`SampleDataset` keeps in memory by default,
+also never more than :data:`IN_MEMORY_SHARE` of the machine's memory (:func:`in_memory_budget`)."""
+
+IN_MEMORY_SHARE = 1 / 8
+"""Share of the machine's physical memory one process's decoded store may take."""
+
+
+def in_memory_budget() -> int:
+    """Bytes one process may keep decoded: :data:`IN_MEMORY_BYTES`, at most :data:`IN_MEMORY_SHARE` of the RAM.
+
+    The demo's training cache (51 clips of 10 s, 512×256 at 16 fps) needs
+    about 1 GB; decoding it window by window instead costs as much as the
+    model's step on 2 cores.
+    """
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: the conservative size
+        return 512 * 2**20
+    return int(min(IN_MEMORY_BYTES, physical * IN_MEMORY_SHARE))
 
 KINDS = ("object", "random", "audio")
 """Crop kinds; ``RawBatch.kind`` holds indices into this tuple."""
@@ -161,7 +179,7 @@ class SampleDataset(Dataset):
         Radians: elevations of random crops (:func:`~avsa.data.crops.select_crops`).
     in_memory : bool or "auto"
         Keep decoded clips in memory (:class:`~avsa.media.clips.ClipWindows`);
-        ``"auto"``: when they need at most :data:`IN_MEMORY_BYTES` per process.
+        ``"auto"``: when they need at most :func:`in_memory_budget` per process.
         Worth it over many epochs with long-lived workers (training); a single
         pass decodes less window by window.
 
@@ -189,7 +207,7 @@ class SampleDataset(Dataset):
                                    sample_rate=sample_rate, seed=seed,
                                    windows=list(windows) if windows is not None else None, clip_ids=clip_ids)
         if in_memory == "auto":
-            in_memory = decoded_bytes(self.cache, self.windows.clips, fps, sample_rate) <= IN_MEMORY_BYTES
+            in_memory = decoded_bytes(self.cache, self.windows.clips, fps, sample_rate) <= in_memory_budget()
         self.windows.in_memory = bool(in_memory)
         self.crop_mode, self.n_crops, self.seed, self.augment = crop_mode, n_crops, seed, augment
         self.crop_jitter = float(crop_jitter)
