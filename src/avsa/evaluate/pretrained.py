@@ -27,6 +27,7 @@ from avsa.data.normalize import apply_stats
 from avsa.data.samples import audio_features, audio_format
 from avsa.errors import InputError
 from avsa.spatial import ambisonics, projection
+from avsa.spatial.features import feature_stack_mixed
 from avsa.train.checkpoint import find_checkpoint, load_checkpoint, load_model
 from avsa.train.config import TrainConfig
 
@@ -94,11 +95,31 @@ class Pretrained:
         return x
 
     def foa_input(self, foa: torch.Tensor, azimuth=None, elevation=None) -> torch.Tensor:
-        """Encoder input of FOA ``(..., 4, N)``: rotated so (azimuth, elevation) is front, formatted, featurised."""
+        """Encoder input of FOA ``(..., 4, N)``: rotated so (azimuth, elevation) is front, formatted, featurised.
+
+        ``azimuth`` and ``elevation`` (radians) broadcast with ``foa.shape[:-2]``.
+        Every direction's features come from one analysis of each signal, as
+        in training (:func:`~avsa.spatial.features.feature_stack_mixed` of the
+        rotate-and-format matrices): equal to rotating, formatting and then
+        featurising, up to rounding.
+        """
         foa = torch.as_tensor(foa, dtype=torch.float32, device=self.device)
-        if azimuth is not None:
-            foa = ambisonics.rotate_to_front(foa, azimuth, elevation)
-        return self.audio_input(audio_format(foa, self.fmt))
+        if azimuth is None:
+            return self.audio_input(audio_format(foa, self.fmt))
+        az, el = torch.broadcast_tensors(torch.as_tensor(azimuth, dtype=torch.float64, device=self.device),
+                                         torch.as_tensor(elevation, dtype=torch.float64, device=self.device))
+        lead = torch.broadcast_shapes(foa.shape[:-2], az.shape)
+        identity = torch.eye(4, dtype=torch.float64, device=self.device).expand(*az.shape, 4, 4)  # 4 "samples"
+        mixing = audio_format(ambisonics.rotate_to_front(identity, az, el), self.fmt)  # (*az, C, 4)
+        if foa.shape[:-2].numel() == 1:  # one signal heard from many directions (heatmaps): one analysis
+            x = feature_stack_mixed(foa.reshape(4, -1), mixing.reshape(-1, *mixing.shape[-2:]), self.sample_rate,
+                                    features=self.features)
+        else:
+            x = feature_stack_mixed(foa, mixing.unsqueeze(-3), self.sample_rate, features=self.features).squeeze(-4)
+        x = x.reshape(*lead, *x.shape[-3:])
+        if self.mean is not None:
+            x = apply_stats(x, self.mean, self.std)
+        return x
 
     def video_input(self, crops: torch.Tensor) -> torch.Tensor:
         """Encoder input of crops ``(..., T, 3, S, S)`` in 0..255 → ``(..., 3, T, S, S)`` normalised."""
