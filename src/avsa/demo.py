@@ -45,7 +45,7 @@ class DemoConfig:
     cache_width: int = 256
     config: str = "tiny/foa-iv-objects"
     avc_steps: int = 100
-    avsa_steps: int = 500
+    avsa_steps: int = 800
     seed: int = 0
     jobs: int = 2
     new_world_videos: int = 20
