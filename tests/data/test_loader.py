@@ -198,10 +198,15 @@ def test_auto_workers_and_in_memory_store_give_the_same_batches(cache, monkeypat
 def test_in_memory_budget_follows_the_machines_memory(cache, monkeypatch):
     from avsa.data import loader as loader_module
 
-    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": (64 * 2**30) // 4096}  # a 64 GiB machine: the fixed cap
+    gib = 2**30
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 64 * gib // 4096}  # a 64 GiB machine: the fixed cap
     monkeypatch.setattr(loader_module.os, "sysconf", lambda name: pages[name])
     assert loader_module.in_memory_budget() == loader_module.IN_MEMORY_BYTES
-    pages["SC_PHYS_PAGES"] = (2 * 2**30) // 4096  # 2 GiB: an eighth of it
-    assert loader_module.in_memory_budget() == 2 * 2**30 * loader_module.IN_MEMORY_SHARE
-    pages["SC_PHYS_PAGES"] = 1  # too little memory for this cache: decoded window by window
-    assert not SampleDataset(cache, crop_mode="random", n_crops=4, in_memory="auto").windows.in_memory
+    assert loader_module.in_memory_budget(16) == 64 * gib * loader_module.IN_MEMORY_SHARE / 16  # shared
+    pages["SC_PHYS_PAGES"] = 2 * gib // 4096  # 2 GiB: its share
+    assert loader_module.in_memory_budget() == 2 * gib * loader_module.IN_MEMORY_SHARE
+    needed = loader_module.decoded_bytes(cache, cache.clips("train"), 16.0, 24000)
+    pages["SC_PHYS_PAGES"] = int(needed / loader_module.IN_MEMORY_SHARE * 1.5) // 4096  # fits one store...
+    assert SampleDataset(cache, crop_mode="random", n_crops=4, in_memory="auto").windows.in_memory
+    # ...not two (e.g. two decoding workers): decoded window by window
+    assert not SampleDataset(cache, crop_mode="random", n_crops=4, in_memory="auto", stores=2).windows.in_memory

@@ -38,25 +38,27 @@ from avsa.media.clips import ClipWindows, Window, decoded_bytes
 log = logging.getLogger(__name__)
 
 IN_MEMORY_BYTES = 4 * 2**30
-"""Largest decoded cache (frames + audio, per process) that :class:`SampleDataset` keeps in memory by default,
-also never more than :data:`IN_MEMORY_SHARE` of the machine's memory (:func:`in_memory_budget`)."""
+"""Largest decoded cache (frames + audio) that one process of :class:`SampleDataset` keeps in memory by
+default; less where the machine's memory is smaller (:func:`in_memory_budget`)."""
 
-IN_MEMORY_SHARE = 1 / 8
-"""Share of the machine's physical memory one process's decoded store may take."""
+IN_MEMORY_SHARE = 1 / 4
+"""Share of the machine's physical memory that the decoded stores of all of a run's processes may take."""
 
 
-def in_memory_budget() -> int:
-    """Bytes one process may keep decoded: :data:`IN_MEMORY_BYTES`, at most :data:`IN_MEMORY_SHARE` of the RAM.
+def in_memory_budget(processes: int = 1) -> int:
+    """Bytes each of ``processes`` processes may keep decoded.
 
-    The demo's training cache (51 clips of 10 s, 512×256 at 16 fps) needs
-    about 1 GB; decoding it window by window instead costs as much as the
-    model's step on 2 cores.
+    :data:`IN_MEMORY_SHARE` of the physical memory split over the processes
+    that each hold a store (training processes × decoding workers), at most
+    :data:`IN_MEMORY_BYTES` each. The demo's training cache (51 clips of 10 s,
+    256×128 at 16 fps) needs about 1 GB; decoding it window by window instead
+    cost 190 ms of every 535-ms step on 2 cores.
     """
     try:
         physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):  # not a POSIX system: the conservative size
-        return 512 * 2**20
-    return int(min(IN_MEMORY_BYTES, physical * IN_MEMORY_SHARE))
+        physical = 4 * 2**30
+    return int(min(IN_MEMORY_BYTES, physical * IN_MEMORY_SHARE / max(1, int(processes))))
 
 KINDS = ("object", "random", "audio")
 """Crop kinds; ``RawBatch.kind`` holds indices into this tuple."""
@@ -179,7 +181,10 @@ class SampleDataset(Dataset):
         Radians: elevations of random crops (:func:`~avsa.data.crops.select_crops`).
     in_memory : bool or "auto"
         Keep decoded clips in memory (:class:`~avsa.media.clips.ClipWindows`);
-        ``"auto"``: when they need at most :func:`in_memory_budget` per process.
+        ``"auto"``: when they need at most :func:`in_memory_budget` of ``stores``.
+    stores : int
+        Processes that will each read this dataset and so hold their own store
+        (training processes × decoding workers); sizes the ``"auto"`` budget.
         Worth it over many epochs with long-lived workers (training); a single
         pass decodes less window by window.
 
@@ -197,7 +202,7 @@ class SampleDataset(Dataset):
                  seed: int = 0, augment: bool = True, windows: Sequence[Window] | None = None,
                  clip_ids: Sequence[str] | None = None, crop_jitter: float = 0.0,
                  elevation_range: tuple[float, float] = DEFAULT_ELEVATION_RANGE,
-                 in_memory: "bool | str" = False):
+                 in_memory: "bool | str" = False, stores: int = 1):
         if crop_mode not in CROP_MODES:
             raise InputError(f"unknown crop mode {crop_mode!r}; expected one of {', '.join(CROP_MODES)}")
         if n_crops not in (1, 4):
@@ -207,7 +212,7 @@ class SampleDataset(Dataset):
                                    sample_rate=sample_rate, seed=seed,
                                    windows=list(windows) if windows is not None else None, clip_ids=clip_ids)
         if in_memory == "auto":
-            in_memory = decoded_bytes(self.cache, self.windows.clips, fps, sample_rate) <= in_memory_budget()
+            in_memory = decoded_bytes(self.cache, self.windows.clips, fps, sample_rate) <= in_memory_budget(stores)
         self.windows.in_memory = bool(in_memory)
         self.crop_mode, self.n_crops, self.seed, self.augment = crop_mode, n_crops, seed, augment
         self.crop_jitter = float(crop_jitter)

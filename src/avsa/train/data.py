@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from avsa.data.loader import SampleDataset, make_loader
+from avsa.data.loader import SampleDataset, auto_workers, make_loader
 from avsa.data.normalize import load_stats
 from avsa.data.samples import SampleBuilder
 from avsa.errors import AvsaError, ConfigError
@@ -61,8 +61,11 @@ def read_clip_list(path: str) -> list[str] | None:
     return ids
 
 
-def stage_dataset(config: TrainConfig, stage: str) -> SampleDataset:
+def stage_dataset(config: TrainConfig, stage: str, *, stores: int = 1) -> SampleDataset:
     """The training dataset of ``stage``, after checking the cache against the config.
+
+    ``stores``: processes that will each read it (training processes × decoding
+    workers), which share the memory that keeps a small cache decoded.
 
     Raises
     ------
@@ -79,7 +82,7 @@ def stage_dataset(config: TrainConfig, stage: str) -> SampleDataset:
         sample_rate=d.sample_rate, seed=seed, augment=d.augment, clip_ids=read_clip_list(d.clips),
         crop_jitter=math.radians(d.crop_jitter_deg) if d.augment else 0.0,
         elevation_range=(-math.radians(d.random_elevation_deg), math.radians(d.random_elevation_deg)),
-        in_memory="auto",  # training reads every clip epoch after epoch: small caches stay decoded
+        in_memory="auto", stores=stores,  # training reads every clip epoch after epoch: small caches stay decoded
     )
 
 
@@ -121,11 +124,13 @@ class TrainBatches:
         stage_cfg = getattr(config, stage)
         self.device = torch.device(device)
         self.stage, self.world_size = stage, world_size
-        self.dataset = stage_dataset(config, stage)
+        workers = auto_workers(world_size) if d.num_workers == "auto" else d.num_workers
+        stores = world_size * max(1, workers if isinstance(workers, int) else 1)  # each reading process keeps one
+        self.dataset = stage_dataset(config, stage, stores=stores)
         check_batch_size(config, stage, len(self.dataset), world_size)
         self.batch_size = stage_cfg.batch_size // world_size
         self.loader = make_loader(
-            self.dataset, batch_size=self.batch_size, num_workers=d.num_workers,
+            self.dataset, batch_size=self.batch_size, num_workers=workers,
             seed=self.dataset.seed, rank=rank, world_size=world_size, pin_memory=self.device.type == "cuda",
         )
         per_epoch = self.loader.batches_per_epoch()
