@@ -46,6 +46,11 @@ class DemoConfig:
     config: str = "tiny/foa-iv-objects"
     avc_steps: int = 100
     avsa_steps: int = 800
+    crop_jitter_deg: float = 0.0
+    """Training jitter of the detector's crop centres. The tiny configs' 15° guards oracle crops against the
+    exact-centre shortcut; the blob detector's centres are off the objects already, and on them 0° learns
+    faster (AVSA 59.1 / 57.7 % against 45.2 / 53.8 % for seeds 0 / 1 at 400 steps, jittered ground truth
+    unchanged: README, "The gap is the number of clips seen")."""
     seed: int = 0
     jobs: int = 2
     new_world_videos: int = 20
@@ -116,14 +121,16 @@ def train_model(cfg: DemoConfig, cache: Path) -> Path:
     from avsa.train.trainer import resume, train
 
     run = Path(cfg.out) / "run"
-    _say(f"4/6 training {cfg.config}: AVC {cfg.avc_steps} steps, then AVSA {cfg.avsa_steps} steps")
+    _say(f"4/6 training {cfg.config}: AVC {cfg.avc_steps} steps, then AVSA {cfg.avsa_steps} steps "
+         f"(crop jitter {cfg.crop_jitter_deg:g}°)")
     if checkpoint_path(run, "avsa").exists():
         print(f"already trained: {run}")
         return run
     if checkpoint_path(run, LAST).exists():
         return resume(run)
     config = load_config(cfg.config, [f"data.cache={cache}", f"avc.steps={cfg.avc_steps}", f"data.detector={DETECTIONS}",
-                                      f"avsa.steps={cfg.avsa_steps}", f"seed={cfg.seed}", "name=demo"])
+                                      f"avsa.steps={cfg.avsa_steps}", f"data.crop_jitter_deg={cfg.crop_jitter_deg:g}",
+                                      f"seed={cfg.seed}", "name=demo"])
     return train(config, run_dir=run)
 
 
@@ -287,6 +294,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=d.config, help="packaged or YAML training config")
     parser.add_argument("--avc-steps", type=int, default=d.avc_steps)
     parser.add_argument("--avsa-steps", type=int, default=d.avsa_steps)
+    parser.add_argument("--crop-jitter", type=float, default=d.crop_jitter_deg,
+                        help="training jitter of the detector's crop centres, degrees")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--jobs", type=int, default=d.jobs)
     parser.add_argument("--started-at", type=float, default=None,
@@ -295,6 +304,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = DemoConfig(out=args.out, videos=args.videos, duration_s=args.duration, config=args.config,
-                     avc_steps=args.avc_steps, avsa_steps=args.avsa_steps, seed=args.seed, jobs=args.jobs)
+                     avc_steps=args.avc_steps, avsa_steps=args.avsa_steps, crop_jitter_deg=args.crop_jitter,
+                     seed=args.seed, jobs=args.jobs)
     run_demo(cfg, started_at=args.started_at)
     return 0
