@@ -182,11 +182,11 @@ class SampleDataset(Dataset):
     in_memory : bool or "auto"
         Keep decoded clips in memory (:class:`~avsa.media.clips.ClipWindows`);
         ``"auto"``: when they need at most :func:`in_memory_budget` of ``stores``.
+        Worth it over many epochs with long-lived workers (training); a single
+        pass decodes less window by window.
     stores : int
         Processes that will each read this dataset and so hold their own store
         (training processes × decoding workers); sizes the ``"auto"`` budget.
-        Worth it over many epochs with long-lived workers (training); a single
-        pass decodes less window by window.
 
     Items are :class:`RawSample`, or None for an unreadable clip (logged).
 
