@@ -51,6 +51,12 @@ class DemoConfig:
     exact-centre shortcut; the blob detector's centres are off the objects already, and on them 0° learns
     faster (AVSA 59.1 / 57.7 % against 45.2 / 53.8 % for seeds 0 / 1 at 400 steps, jittered ground truth
     unchanged: README, "The gap is the number of clips seen")."""
+    direction_encoding: bool = True
+    """Give the translation transformers each crop's direction (``model.direction_encoding``; off in the paper
+    and the tiny configs). Without it the transformers cannot tell where the other crops of a clip look, so a
+    crop showing no object can be told from another only by what it shows; with it, where the object seen in one
+    crop lies relative to the others is known. AVSA 72.6 % against 59.1 % at 400 steps (README, "Telling the
+    transformers where the crops look")."""
     seed: int = 0
     jobs: int = 2
     new_world_videos: int = 20
@@ -114,24 +120,30 @@ def build_world(cfg: DemoConfig) -> Path:
     return cache
 
 
+def training_config(cfg: DemoConfig, cache: Path):
+    """The demo's :class:`~avsa.train.config.TrainConfig`: ``cfg.config`` with the demo's sizes and choices."""
+    from avsa.train.config import load_config
+
+    return load_config(cfg.config, [f"data.cache={cache}", f"avc.steps={cfg.avc_steps}", f"data.detector={DETECTIONS}",
+                                    f"avsa.steps={cfg.avsa_steps}", f"data.crop_jitter_deg={cfg.crop_jitter_deg:g}",
+                                    f"model.direction_encoding={str(cfg.direction_encoding).lower()}",
+                                    f"seed={cfg.seed}", "name=demo"])
+
+
 def train_model(cfg: DemoConfig, cache: Path) -> Path:
     """Train (or resume) the tiny model through both curriculum stages; returns the run folder."""
     from avsa.train.checkpoint import LAST, checkpoint_path
-    from avsa.train.config import load_config
     from avsa.train.trainer import resume, train
 
     run = Path(cfg.out) / "run"
     _say(f"4/6 training {cfg.config}: AVC {cfg.avc_steps} steps, then AVSA {cfg.avsa_steps} steps "
-         f"(crop jitter {cfg.crop_jitter_deg:g}°)")
+         f"(crop jitter {cfg.crop_jitter_deg:g}°, direction encoding {'on' if cfg.direction_encoding else 'off'})")
     if checkpoint_path(run, "avsa").exists():
         print(f"already trained: {run}")
         return run
     if checkpoint_path(run, LAST).exists():
         return resume(run)
-    config = load_config(cfg.config, [f"data.cache={cache}", f"avc.steps={cfg.avc_steps}", f"data.detector={DETECTIONS}",
-                                      f"avsa.steps={cfg.avsa_steps}", f"data.crop_jitter_deg={cfg.crop_jitter_deg:g}",
-                                      f"seed={cfg.seed}", "name=demo"])
-    return train(config, run_dir=run)
+    return train(training_config(cfg, cache), run_dir=run)
 
 
 def evaluate(cfg: DemoConfig, cache: Path, run: Path) -> dict:
@@ -296,6 +308,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--avsa-steps", type=int, default=d.avsa_steps)
     parser.add_argument("--crop-jitter", type=float, default=d.crop_jitter_deg,
                         help="training jitter of the detector's crop centres, degrees")
+    parser.add_argument("--no-direction-encoding", dest="direction_encoding", action="store_false",
+                        help="train without crop directions in the translation transformers, as in the paper")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--jobs", type=int, default=d.jobs)
     parser.add_argument("--started-at", type=float, default=None,
@@ -305,6 +319,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = DemoConfig(out=args.out, videos=args.videos, duration_s=args.duration, config=args.config,
                      avc_steps=args.avc_steps, avsa_steps=args.avsa_steps, crop_jitter_deg=args.crop_jitter,
-                     seed=args.seed, jobs=args.jobs)
+                     direction_encoding=args.direction_encoding, seed=args.seed, jobs=args.jobs)
     run_demo(cfg, started_at=args.started_at)
     return 0
