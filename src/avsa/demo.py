@@ -37,7 +37,7 @@ LOCALIZATION_WINDOWS = 2  # per test clip: 52 heatmaps of 324 directions (≈ 0.
 
 @dataclass
 class DemoConfig:
-    """Sizes of the demo (defaults: about 10 minutes on 2 CPU cores)."""
+    """Sizes of the demo (defaults: about 11 minutes on 2 CPU cores, set-up included)."""
 
     out: str = "demo_out"
     videos: int = 128
@@ -54,7 +54,7 @@ class DemoConfig:
     """Training jitter of the detector's crop centres. The tiny configs' 15° guards oracle crops against the
     exact-centre shortcut; the blob detector's centres are off the objects already, and on them 0° learns
     faster (AVSA 59.1 / 57.7 % against 45.2 / 53.8 % for seeds 0 / 1 at 400 steps, jittered ground truth
-    unchanged: README, "The gap is the number of clips seen")."""
+    unchanged: README, "Before direction encoding")."""
     direction_encoding: bool = True
     """Give the translation transformers each crop's direction (``model.direction_encoding``; off in the paper
     and the tiny configs). Without it the transformers cannot tell where the other crops of a clip look, so a
