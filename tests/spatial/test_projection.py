@@ -214,6 +214,23 @@ def test_source_windows_hold_every_tap_remap_reads(h, w, n):
         assert (sy[i][outside] + 1 == h).all() and not weighs_row_below[i][outside].any(), (i, rows)
 
 
+@pytest.mark.parametrize("shape,n,crops", WINDOW_CASES)
+def test_union_of_windows_covers_each_window_pixel_once(shape, n, crops):
+    # The copies into the scratch frame: disjoint rectangles whose union is exactly the union of the windows.
+    h, w, _ = shape
+    az, el, fov = (torch.tensor(np.radians(v), dtype=torch.float32) for v in zip(*crops))
+    x, y = projection._sampling_map(az, el, fov, n, w, h)
+    windows = projection._source_windows(x.numpy(), y.numpy(), w, h)
+    wanted = np.zeros((h, w), dtype=bool)
+    for rows, columns in windows:
+        for part in columns:
+            wanted[rows, part] = True
+    copied = np.zeros((h, w), dtype=int)
+    for rows, columns in projection._union_of_windows(windows):
+        copied[rows, columns] += 1
+    assert copied.max() == 1 and np.array_equal(copied == 1, wanted)
+
+
 def test_batched_crops_shapes_and_equivalence():
     frames = torch.randint(0, 256, (2, 3, 3, 32, 64), dtype=torch.uint8)  # (B, T, C, H, W)
     az = torch.tensor([[0.0, 1.0, -2.0, 3.1], [0.5, -0.5, 1.5, -3.0]])  # (B, K)
