@@ -285,6 +285,10 @@ def bar_lines(results: dict, minutes: float) -> list[str]:
     if avsa:
         lines.append(f"AVSA contrastive, detector crops, held-out clips: {pct(avsa)} (chance 25%; bar >= "
                      f"{100 * AVSA_BAR:.0f}%): {ok(avsa['value'] >= AVSA_BAR)}")
+    control = results.get("avsa-contrastive-other-audio")
+    if control:
+        lines.append(f"  control, the same crops with another clip's sound: {pct(control)} (chance 25%; "
+                     "what stays above chance does not come from the sound)")
     if jit:
         lines.append(f"AVSA contrastive, ground-truth crops jittered by {JITTER_DEG:g}°: {pct(jit)} (chance 25%)")
     avc = results.get("avc-contrastive")

@@ -57,6 +57,22 @@ def test_direction_encoding_uses_directions():
     assert torch.allclose(o1.video_target, o2.video_target)
 
 
+def test_directions_only_in_video_to_audio_leave_the_video_predictions_to_the_audio():
+    """a2v_directions=False: v̂ ignores the crop directions (only the sound predicts a crop's look); â uses them."""
+    model = tiny("avsa", direction_encoding=True, a2v_directions=False).eval()
+    assert model.a2v.directions is None and model.v2a.directions is not None
+    video, audio = batch()
+    d1 = torch.zeros(2, 4, 2)
+    d2 = d1.clone()
+    d2[:, 1] = torch.tensor([1.5, -0.7])
+    with torch.no_grad():
+        o1, o2 = model(video, audio, directions=d1), model(video, audio, directions=d2)
+    assert torch.equal(o1.video_pred, o2.video_pred)
+    assert not torch.allclose(o1.audio_pred[:, 1], o2.audio_pred[:, 1], atol=1e-4)
+    with pytest.raises(InputError):
+        model(video, audio)  # the video→audio transformer still needs the directions
+
+
 def test_load_encoders_from_avc_copies_encoders_only():
     avc = tiny("avc", channels=4)
     torch.manual_seed(1)

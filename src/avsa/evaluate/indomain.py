@@ -6,6 +6,10 @@ Fixed windows of the test split (no augmentation), four crops per window
 - ``avsa-contrastive``: with the model's own heads, does each crop's audio pick
   its own crop among the window's four? (chance 25%) — also per crop kind
   (object-centred vs random) in ``details``.
+- ``avsa-contrastive-other-audio``: the same with every window's sound field
+  replaced by another clip's, rotated to the same crops (a control, chance
+  25%): what stays above chance does not come from this clip's sound, e.g. a
+  crop's look matched to its direction or elevation.
 - ``avc-contrastive``: does the audio of a window's crop k pick the video of
   crop k of its own clip among ``group`` windows, one per clip? (chance
   1/group). All four crops count, per crop kind in ``details``; an AVSA
@@ -103,7 +107,8 @@ def _pair_features(v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
 def _collect(p: Pretrained, dataset: SampleDataset, seed: int):
     """Positive and negative pair features for both binary tasks, plus the model's scores and embeddings."""
     rng = np.random.default_rng(seed)
-    out = {"avc": [], "avsa": [], "groups": [], "scores": [], "kinds": [], "v": [], "a": [], "directions": []}
+    out = {"avc": [], "avsa": [], "groups": [], "scores": [], "scores_other": [], "kinds": [], "v": [], "a": [],
+           "directions": []}
     for raw in _batches(dataset):
         v, a = _embed(p, raw)
         directions = torch.stack([raw.azimuth, raw.elevation], dim=-1).to(p.device)  # (B, K, 2)
@@ -117,6 +122,7 @@ def _collect(p: Pretrained, dataset: SampleDataset, seed: int):
         out["a"].append(a)
         out["directions"].append(directions)
         out["scores"].append(p.spatial_scores(v, a, directions))  # (B, K audio, K video), the model's own heads
+        out["scores_other"].append(p.spatial_scores(v, a_other, directions))  # the control: another clip's sound
     return out
 
 
@@ -230,6 +236,10 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
                                           checkpoint=ckpt, seed=seed, details={
                                               "per_kind": per_kind, "crops": crops,
                                               "kinds": [KINDS[i] for i in kinds.numpy().ravel()]})
+    other = (torch.cat(test["scores_other"]).cpu().argmax(-1) == torch.arange(k)).numpy()
+    results["avsa-contrastive-other-audio"] = _result(
+        "avsa-contrastive-other-audio", other.ravel(), crop_groups, chance=0.25, checkpoint=ckpt, seed=seed,
+        details={"audio": "each window's sound field replaced by another clip's, rotated to the same crops"})
 
     # AVC contrastive: crop k's audio of a window picks the same crop's video of its own clip among
     # `group` windows of distinct clips; each window's crops go through the heads together (its context)

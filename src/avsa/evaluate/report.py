@@ -81,6 +81,7 @@ TABLES = (
         TaskSpec("avsa-binary", "AVSA binary"),
         TaskSpec("avc-contrastive", "AVC contrastive", _KINDS),
         TaskSpec("avsa-contrastive", "AVSA contrastive", _KINDS),
+        TaskSpec("avsa-contrastive-other-audio", "AVSA contrastive, another clip's sound (control)"),
         TaskSpec("avsa-contrastive-jittered", "AVSA contrastive, ground truth jittered 15°", _KINDS),
         TaskSpec("avsa-contrastive-new-world", "AVSA contrastive, new world"),
     )),

@@ -20,7 +20,7 @@ STAGES = ("avc", "avsa")
 def build_model(stage: str, *, audio_channels: int, width: float = 1.0, video_width: float | None = None,
                 audio_width: float | None = None, dim: int = 128, transformer_depth: int = 2,
                 transformer_heads: int = 8, transformer_ff: int = 2048, dropout: float = 0.1,
-                direction_encoding: bool = False) -> AVCModel | AVSAModel:
+                direction_encoding: bool = False, a2v_directions: bool = True) -> AVCModel | AVSAModel:
     """The model of one curriculum stage.
 
     Parameters
@@ -41,6 +41,8 @@ def build_model(stage: str, *, audio_channels: int, width: float = 1.0, video_wi
         Transformer dropout (0.1).
     direction_encoding : bool, keyword-only
         AVSA: add crop-direction encodings to the transformer tokens.
+    a2v_directions : bool, keyword-only
+        With ``direction_encoding``: to the audio→video transformer's too (else only video→audio).
 
     Returns
     -------
@@ -54,7 +56,8 @@ def build_model(stage: str, *, audio_channels: int, width: float = 1.0, video_wi
         return AVCModel(audio_channels=audio_channels, video_width=vw, audio_width=aw, dim=dim)
     return AVSAModel(audio_channels=audio_channels, video_width=vw, audio_width=aw, dim=dim,
                      transformer_depth=transformer_depth, transformer_heads=transformer_heads,
-                     transformer_ff=transformer_ff, dropout=dropout, direction_encoding=direction_encoding)
+                     transformer_ff=transformer_ff, dropout=dropout, direction_encoding=direction_encoding,
+                     a2v_directions=a2v_directions)
 
 
 def parameter_count(module: nn.Module, *, trainable_only: bool = False) -> int:

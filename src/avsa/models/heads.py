@@ -272,11 +272,14 @@ class AVSAModel(EncoderPair):
     dropout : float, keyword-only
     direction_encoding : bool, keyword-only
         Add crop-direction encodings to the transformer tokens (off in the paper).
+    a2v_directions : bool, keyword-only
+        With ``direction_encoding``: encode the directions in the audio→video transformer too. ``False``:
+        only in the video→audio one, so the video predictions come from the audio alone.
     """
 
     def __init__(self, *, audio_channels: int, video_width: float = 1.0, audio_width: float = 1.0, dim: int = 128,
                  transformer_depth: int = 2, transformer_heads: int = 8, transformer_ff: int = 2048,
-                 dropout: float = 0.1, direction_encoding: bool = False):
+                 dropout: float = 0.1, direction_encoding: bool = False, a2v_directions: bool = True):
         super().__init__(audio_channels=audio_channels, video_width=video_width, audio_width=audio_width)
         d = self.video_encoder.dim
         if self.audio_encoder.dim != d:
@@ -284,10 +287,9 @@ class AVSAModel(EncoderPair):
                               f"video {d} (width {video_width}) vs audio {self.audio_encoder.dim} "
                               f"(width {audio_width})")
         self.direction_encoding = direction_encoding
-        options = dict(depth=transformer_depth, heads=transformer_heads, ff=transformer_ff, dropout=dropout,
-                       direction_encoding=direction_encoding)
-        self.a2v = TranslationTransformer(d, **options)
-        self.v2a = TranslationTransformer(d, **options)
+        options = dict(depth=transformer_depth, heads=transformer_heads, ff=transformer_ff, dropout=dropout)
+        self.a2v = TranslationTransformer(d, **options, direction_encoding=direction_encoding and a2v_directions)
+        self.v2a = TranslationTransformer(d, **options, direction_encoding=direction_encoding)
         self.video_head = nn.Linear(d, dim)  # ṽ
         self.audio_head = nn.Linear(d, dim)  # ã
         self.video_pred_head = nn.Linear(d, dim)  # v̂

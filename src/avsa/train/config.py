@@ -83,6 +83,11 @@ class ModelConfig:
     """``batch`` (BatchNorm; SyncBatchNorm under DDP on GPUs) or ``group`` (per-sample GroupNorm)."""
     direction_encoding: bool = False
     """Add an encoding of each crop's direction to the transformer tokens (off in the paper)."""
+    a2v_directions: bool = True
+    """With direction encoding: the audio→video transformer gets the directions too. ``false``: only the
+    video→audio one does, so the video predictions v̂ come from the audio alone and a crop's direction cannot
+    stand in for its sound (README, "Telling the transformers where the crops look": the 4-way control with
+    another clip's sound falls from 50 to 36 %, and AVSA from 83.5 to 67.2 %)."""
 
 
 @dataclass
@@ -209,6 +214,7 @@ def stage_model(config: TrainConfig, stage: str) -> AVCModel | AVSAModel:
         transformer_ff=m.transformer_ff,
         dropout=m.dropout,
         direction_encoding=m.direction_encoding,
+        a2v_directions=m.a2v_directions,
     )
     if m.norm == "group":
         batchnorm_to_groupnorm(model)
