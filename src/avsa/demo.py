@@ -32,7 +32,7 @@ DETECTOR = "blob"
 DETECT_OPTIONS = dict(mode="equirect", blob_k=2.0, every_n_frames=16)
 DETECTIONS = "blob-equirect"  # the detections folder those options write
 JITTER_DEG = 15.0
-LOCALIZATION_WINDOWS = 2  # per test clip: 52 heatmaps of 324 directions (≈ 0.6 min)
+LOCALIZATION_WINDOWS = 2  # per test clip: ≈ 50 heatmaps of 324 directions (≈ 0.6 min)
 
 
 @dataclass
