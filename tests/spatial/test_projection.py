@@ -165,20 +165,22 @@ def whole_frame_remap(frames, az_deg, el_deg, fov_deg, n):
     return torch.from_numpy(np.stack(crops, axis=1)).permute(0, 1, 4, 2, 3)
 
 
-WINDOW_CASES = [  # (frame H, W, channels), crop size N, crops (azimuth, elevation, fov) in degrees
+CROP_CASES = [  # (frame H, W, channels), crop size N, crops (azimuth, elevation, fov) in degrees
     ((32, 64, 3), 16, [(180, 0, 40), (-179.5, 30, 90), (179, -20, 10), (0, 0, 170)]),  # the seam, a wide crop
     ((128, 256, 3), 48, [(10, 60, 90), (-100, 75, 60), (170, 89, 30), (45, 90, 120)]),  # towards and at the north pole
     ((128, 256, 1), 33, [(-60, -60, 90), (120, -80, 100), (-180, -90, 20), (5, -89.9, 150)]),  # the south pole
     ((100, 200, 4), 7, [(90, 45, 60), (-135, -30, 90), (180, 85, 170), (0, -45, 5)]),
     ((40, 100, 3), 2, [(-90, 10, 120), (179.9, 70, 90), (30, -89, 40), (-30, 0, 90)]),  # W ≠ 2H, N = 2
     ((512, 1024, 3), 112, [(-170, 10, 90), (-60, -30, 90), (20, 60, 90), (120, 0, 90)]),  # the benchmark's crops
+    ((64, 128, 2), 16, [(0, 0, 90), (179, -70, 60), (-90, 88, 120)]),  # two channels: planes interleaved by the copy
+    ((32, 64, 5), 8, [(45, 20, 90), (-179.9, -45, 30)]),  # five: sampled plane by plane
 ]
 
 
 @pytest.mark.parametrize("layout", ["channels_last", "planar"])
-@pytest.mark.parametrize("shape,n,crops", WINDOW_CASES)
-def test_uint8_window_copies_sample_as_the_whole_frame(shape, n, crops, layout):
-    # The CPU uint8 path remaps a scratch frame holding only the windows the crops read: the same values,
+@pytest.mark.parametrize("shape,n,crops", CROP_CASES)
+def test_uint8_row_copies_sample_as_the_whole_frame(shape, n, crops, layout):
+    # The CPU uint8 path remaps a scratch frame holding only the rows the crops read: the same values,
     # bit for bit, as remapping the whole frame, on noise (every pixel differs from its neighbours).
     h, w, c = shape
     planar = torch.from_numpy(np.random.default_rng(h + n).integers(0, 256, (2, c, h, w), dtype=np.uint8))
@@ -189,46 +191,46 @@ def test_uint8_window_copies_sample_as_the_whole_frame(shape, n, crops, layout):
 
 
 @pytest.mark.parametrize("h,w,n", [(32, 64, 9), (128, 256, 48), (40, 100, 2), (512, 1024, 112)])
-def test_source_windows_hold_every_tap_remap_reads(h, w, n):
-    # Every pixel OpenCV's fixed-point bilinear remap reads, (sx, sy) to (sx + 1, sy + 1) with columns wrapped,
-    # lies in its crop's window; rows below the frame only where the row weight is 0 (positions clamped to it).
+def test_source_rows_hold_every_tap_remap_reads(h, w, n):
+    # Every row OpenCV's fixed-point bilinear remap reads, sy and sy + 1, lies in a band of its crop set's rows;
+    # the row below the frame only where the row weight is 0 (positions clamped to the bottom row).
     cv2 = pytest.importorskip("cv2")
     rng = np.random.default_rng(n)
-    m = 200
+    sets, k = 50, 4
+    m = sets * k
     az = rng.choice([rng.uniform(-math.pi, math.pi, m), rng.choice([-math.pi, math.pi, 3.1, -3.1], m)], p=[0.7, 0.3])
     el = np.where(rng.random(m) < 0.4, rng.choice([-1, 1], m) * rng.uniform(1.0, math.pi / 2, m),
                   rng.uniform(-math.pi / 2, math.pi / 2, m))
     fov = rng.uniform(0.05, 3.0, m)
     x, y = projection._sampling_map(*(torch.tensor(v, dtype=torch.float32) for v in (az, el, fov)), n, w, h)
-    windows = projection._source_windows(x.numpy(), y.numpy(), w, h)
+    bands = projection._source_rows(y.reshape(sets, k, n * n).numpy(), h)
     fixed, fractions = cv2.convertMaps(x.reshape(m * n, n).numpy(), y.reshape(m * n, n).numpy(), cv2.CV_16SC2)
-    sx, sy = fixed[..., 0].reshape(m, n * n).astype(int), fixed[..., 1].reshape(m, n * n).astype(int)
-    weighs_row_below = (fractions.reshape(m, n * n) >> 5) > 0
-    for i, (rows, columns) in enumerate(windows):
-        inside = np.zeros(w, dtype=bool)
-        for part in columns:
-            inside[part] = True
-        assert inside[sx[i] % w].all() and inside[(sx[i] + 1) % w].all(), (i, columns)
-        assert rows.start <= sy[i].min() and sy[i].max() < rows.stop <= h, (i, rows)
-        outside = sy[i] + 1 >= rows.stop
-        assert (sy[i][outside] + 1 == h).all() and not weighs_row_below[i][outside].any(), (i, rows)
+    sy = fixed[..., 1].reshape(sets, k * n * n).astype(int)
+    weighs_row_below = (fractions.reshape(sets, k * n * n) >> 5) > 0
+    for p in range(sets):
+        held = np.zeros(h + 1, dtype=bool)
+        for rows in bands[p]:
+            held[rows] = True
+        assert held[sy[p]].all(), p
+        missing = ~held[sy[p] + 1]
+        assert (sy[p][missing] + 1 == h).all() and not weighs_row_below[p][missing].any(), p
 
 
-@pytest.mark.parametrize("shape,n,crops", WINDOW_CASES)
-def test_union_of_windows_covers_each_window_pixel_once(shape, n, crops):
-    # The copies into the scratch frame: disjoint rectangles whose union is exactly the union of the windows.
+@pytest.mark.parametrize("shape,n,crops", CROP_CASES)
+def test_source_rows_are_disjoint_ordered_bands(shape, n, crops):
+    # The copies into the scratch frame: disjoint bands in order, covering exactly the rows of the crops' maps.
     h, w, _ = shape
     az, el, fov = (torch.tensor(np.radians(v), dtype=torch.float32) for v in zip(*crops))
-    x, y = projection._sampling_map(az, el, fov, n, w, h)
-    windows = projection._source_windows(x.numpy(), y.numpy(), w, h)
-    wanted = np.zeros((h, w), dtype=bool)
-    for rows, columns in windows:
-        for part in columns:
-            wanted[rows, part] = True
-    copied = np.zeros((h, w), dtype=int)
-    for rows, columns in projection._union_of_windows(windows):
-        copied[rows, columns] += 1
+    _, y = projection._sampling_map(az, el, fov, n, w, h)
+    (bands,) = projection._source_rows(y.reshape(1, len(crops), n * n).numpy(), h)
+    wanted = np.zeros(h, dtype=bool)
+    for crop in y.numpy():
+        wanted[int(np.floor(crop.min())):min(int(np.floor(crop.max())) + 2, h - 1) + 1] = True
+    copied = np.zeros(h, dtype=int)
+    for rows in bands:
+        copied[rows] += 1
     assert copied.max() == 1 and np.array_equal(copied == 1, wanted)
+    assert all(a.stop < b.start for a, b in zip(bands, bands[1:]))  # merged: no two bands touch
 
 
 def test_batched_crops_shapes_and_equivalence():
@@ -279,3 +281,23 @@ def test_cuda_crops_match_the_cpu_sampler():
     gpu = projection.gnomonic_crop(frame.cuda(), az.cuda(), el.cuda(), 1.2, 48)
     assert gpu.device.type == "cuda" and gpu.dtype == cpu.dtype == torch.uint8
     assert (gpu.cpu().int() - cpu.int()).abs().max() <= 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 9, 33, 112])
+def test_sampling_map_is_the_projection_of_the_rays_whatever_the_batch(n):
+    # The map, computed in each crop's meridian plane with mirrored halves, is where the crop's rays land
+    # (direction_to_equirect of gnomonic_rays, the direct route), and each crop's map is the same, bit for bit,
+    # alone or in a batch of any size.
+    rng = np.random.default_rng(n)
+    az, el, fov = rng.uniform(-4, 4, 37), rng.uniform(-math.pi / 2, math.pi / 2, 37), rng.uniform(0.05, 3.0, 37)
+    h, w = 64, 128
+    x, y = projection._sampling_map(*(torch.tensor(v) for v in (az, el, fov)), n, w, h)  # float64
+    rays = projection.gnomonic_rays(az, el, fov, n).double()
+    u, v = sphere.direction_to_equirect(*sphere.vector_direction(rays), w, h)
+    dx = torch.remainder(x + 0.5 - u + w / 2, w) - w / 2  # across the seam
+    assert dx.abs().max() < 1e-6 and (y - (v - 0.5).clamp(0, h - 1)).abs().max() < 1e-6
+    angles = [torch.tensor(v, dtype=torch.float32) for v in (az, el, fov)]
+    xs, ys = projection._sampling_map(*angles, n, w, h)
+    for i in (0, 5, 36):
+        xi, yi = projection._sampling_map(*(a[i] for a in angles), n, w, h)
+        assert torch.equal(xi, xs[i]) and torch.equal(yi, ys[i]), i

@@ -199,16 +199,8 @@ def direction_to_equirect(azimuth: Any, elevation: Any, width: int, height: int)
     return _equirect_uv(az, el, w, h)
 
 
-def _equirect_uv(az: torch.Tensor, el: torch.Tensor, w: int, h: int, *,
-                 in_place: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`direction_to_equirect` of checked tensors (no input checks: for hot paths).
-
-    ``in_place=True`` is for azimuths already in [−π, π] (``atan2``'s): u and
-    v overwrite ``az`` and ``el``, bit for bit the values computed otherwise,
-    but u is not wrapped: it is in [0, W], W being the seam again.
-    """
-    if in_place:
-        return az.div_(2 * math.pi).neg_().add_(0.5).mul_(w), el.div_(math.pi).neg_().add_(0.5).mul_(h)
+def _equirect_uv(az: torch.Tensor, el: torch.Tensor, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`direction_to_equirect` of checked tensors (no input checks: for hot paths)."""
     u = torch.remainder(w * (0.5 - az / (2 * math.pi)), w)
     u = torch.where(u >= w, u - w, u)  # remainder can round up to w
     v = h * (0.5 - el / math.pi)
