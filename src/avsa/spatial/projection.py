@@ -257,7 +257,10 @@ def _remap_uint8(f: torch.Tensor, x: np.ndarray, y: np.ndarray, batch, rest, k: 
         fixed, fractions = maps[p]
         if merged:
             for rows in bands[p]:
-                cv2.merge([plane[rows] for plane in frames[lead]], dst=scratch[rows])
+                band = scratch[rows]
+                written = cv2.merge([plane[rows] for plane in frames[lead]], dst=band)
+                if written is not band:  # OpenCV wrote elsewhere (it does not for these arrays): copy it in
+                    band[...] = written
             cv2.remap(scratch, fixed, fractions, cv2.INTER_LINEAR, dst=out[p, r, 0], borderMode=cv2.BORDER_WRAP)
             continue
         for plane, target in zip(frames[lead], out[p, r]):
