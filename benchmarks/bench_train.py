@@ -28,7 +28,7 @@ from avsa.demo import detect_objects
 from avsa.train import trainer as T
 from avsa.train.config import stage_model
 from avsa.train.config import load_config
-from avsa.train.data import TrainBatches
+from avsa.train.batches import TrainBatches
 
 ROWS = ["baseline", "objects", "mono", "foa-iv", "foa-iv-objects", "stereo", "stereo-icf"]
 

@@ -60,7 +60,7 @@ def check_step(cache: Path, out: Path, batch: int, steps: int) -> None:
     from avsa.train import trainer as T
     from avsa.train.config import stage_model
     from avsa.train.config import load_config
-    from avsa.train.data import TrainBatches
+    from avsa.train.batches import TrainBatches
 
     device = torch.device("cuda")
     cfg = load_config(CONFIG, overrides(cache, out, batch, steps))

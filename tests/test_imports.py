@@ -102,8 +102,8 @@ def test_no_import_cycle_in_src():
 
 LAYERS = {  # lowest first; a module may import its own layer and the ones below
     "avsa.errors": 0, "avsa.audio_inputs": 0, "avsa": 0,
-    "avsa.spatial": 1, "avsa.media": 2, "avsa.data": 3, "avsa.models": 4, "avsa.train": 5, "avsa.evaluate": 6,
-    "avsa.demo": 7, "avsa.experiments": 7, "avsa.commands": 8, "avsa.cli": 8,
+    "avsa.spatial": 1, "avsa.media": 2, "avsa.data": 3, "avsa.models": 4, "avsa.train": 5, "avsa.inference": 6,
+    "avsa.evaluate": 7, "avsa.demo": 8, "avsa.experiments": 8, "avsa.commands": 9, "avsa.cli": 9,
 }
 
 

@@ -79,7 +79,7 @@ def detect_objects(cache: Path) -> str:
 
 
 def _detect(cache: Path, detector: str, **options) -> None:
-    from avsa.data.detect import DetectOptions, detect
+    from avsa.data.detection.run import DetectOptions, detect
 
     if detect(cache, DetectOptions(detector=detector, **options), report_recall=detector == "oracle").nothing_detected:
         raise AvsaError(f"detect {detector}: no clip of {cache} could be detected on")
@@ -153,8 +153,9 @@ def train_model(cfg: DemoConfig, cache: Path) -> Path:
 def evaluate(cfg: DemoConfig, cache: Path, run: Path) -> dict:
     """In-domain accuracies, localization, a synthetic downstream task and the pictures."""
     from avsa.evaluate.indomain import run_indomain
-    from avsa.evaluate.localize import localization_hit_rate, localize_file
-    from avsa.evaluate.pretrained import load_pretrained
+    from avsa.evaluate.localization import localization_hit_rate
+    from avsa.inference.localize import localize_file
+    from avsa.inference.pretrained import load_pretrained
     from avsa.evaluate.results import load_results, save_result
     from avsa.evaluate.tasks import evaluate_tasks
     from avsa.train.checkpoint import checkpoint_path

@@ -237,7 +237,7 @@ def evaluate_checkpoint(out: Path, run: Path, stage: str, cache: Path, detector:
     """In-domain results (main world test split, the detector's object crops) and synthetic tasks."""
     from avsa.evaluate.downstream import evaluate_downstream
     from avsa.evaluate.indomain import run_indomain
-    from avsa.evaluate.pretrained import load_pretrained
+    from avsa.inference.pretrained import load_pretrained
     from avsa.evaluate.results import load_results
     from avsa.train.checkpoint import checkpoint_path
 
@@ -261,7 +261,7 @@ def evaluate_checkpoint(out: Path, run: Path, stage: str, cache: Path, detector:
 def random_init_result(out: Path, run: Path, task: str, *, small: bool = False) -> object:
     """``task`` with the run's architecture and front-end but random weights (the transfer baseline)."""
     from avsa.evaluate.downstream import evaluate_downstream
-    from avsa.evaluate.pretrained import load_pretrained
+    from avsa.inference.pretrained import load_pretrained
     from avsa.train.checkpoint import checkpoint_path
     from avsa.train.config import stage_model
 

@@ -330,7 +330,7 @@ def test_yolo_from_config_runs_on_a_frame():
 
 def test_blob_threshold_k_lower_keeps_every_region_and_bad_k_is_an_error():
     """A lower ``k`` thresholds the same saliency map lower: every region found at k = 3 lies in one found at k = 2."""
-    from avsa.data.detect import DetectOptions, build_image_detector
+    from avsa.data.detection.run import DetectOptions, build_image_detector
     from avsa.data.detection.blob import SaliencyBlobDetector
     from avsa.errors import InputError
 

@@ -10,7 +10,7 @@ from avsa.cli import main
 from avsa.errors import InputError
 from avsa.evaluate import datasets
 from avsa.evaluate.downstream import ProbeSettings, audio_clips, evaluate_downstream, result_name
-from avsa.evaluate.pretrained import load_pretrained
+from avsa.inference.pretrained import load_pretrained
 from avsa.evaluate.results import load_results
 
 import standins

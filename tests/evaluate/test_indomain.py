@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from avsa.evaluate.indomain import _other_clip, _yaw_misaligned, run_indomain
-from avsa.evaluate.pretrained import load_pretrained
+from avsa.inference.pretrained import load_pretrained
 from avsa.evaluate.crops_figure import mean_intensity_direction
 from avsa.spatial import ambisonics, sphere
 
@@ -61,7 +61,7 @@ def test_avc_groups_hold_one_window_per_clip():
 
 def test_direction_encoding_models_evaluate_and_localize(synthetic_cache, tiny_trainer, tmp_path):
     """The AVSA heads are called with the crop directions everywhere (evaluation, localization)."""
-    from avsa.evaluate.localize import localization_hit_rate
+    from avsa.evaluate.localization import localization_hit_rate
 
     run = tiny_trainer(synthetic_cache, tmp_path, extra=["model.direction_encoding=true"])
     p = load_pretrained(run)

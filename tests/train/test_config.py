@@ -65,7 +65,7 @@ def test_clip_list_restricts_training_clips(synthetic_cache, tmp_path):
     from avsa.errors import ConfigError, InputError
     from avsa.media.cache import Cache
     from avsa.train.config import load_config
-    from avsa.train.data import TrainBatches, read_clip_list
+    from avsa.train.batches import TrainBatches, read_clip_list
 
     train_ids = [c.clip_id for c in Cache(synthetic_cache).clips("train")]
     listing = tmp_path / "pass.txt"
@@ -88,7 +88,7 @@ def test_random_crop_elevation_range_reaches_the_training_crops(synthetic_cache)
     """``data.random_elevation_deg`` bounds the training dataset's random crops, and widens them."""
     import numpy as np
 
-    from avsa.train.data import stage_dataset
+    from avsa.train.batches import stage_dataset
 
     def elevations(degrees):
         cfg = load_config("tiny/baseline", [f"data.cache={synthetic_cache}", "data.crops=random",

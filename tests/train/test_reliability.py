@@ -12,7 +12,7 @@ from avsa.media.cache import Cache
 from avsa.train import trainer as trainer_mod
 from avsa.train.checkpoint import load_checkpoint, save_checkpoint
 from avsa.train.config import load_config
-from avsa.train.data import UnfillableBatchError, read_clip_list
+from avsa.train.batches import UnfillableBatchError, read_clip_list
 from avsa.train.trainer import resume, train
 
 from .test_trainer import tiny_config
@@ -60,7 +60,7 @@ def test_one_readable_clip_per_batch_stops_instead_of_training_on_batches_of_one
 
 def test_shrunk_batches_are_warned_about_and_still_train(synthetic_cache, tmp_path, caplog):
     cache, _ = cache_copy(synthetic_cache, tmp_path, unreadable=1)
-    with caplog.at_level(logging.WARNING, logger="avsa.train.data"):
+    with caplog.at_level(logging.WARNING, logger="avsa.train.batches"):
         run = train(tiny_config(cache, tmp_path / "runs", "stages=avc", "avc.steps=2"))
     assert any("a batch shrank to 3 of 4 clips" in r.getMessage() for r in caplog.records)
     assert load_checkpoint(run / "checkpoints" / "avc.pt")["finished"]
@@ -114,7 +114,7 @@ def test_a_device_torch_does_not_know_is_a_config_error():
 
 
 def test_a_checkpoint_whose_config_disagrees_with_its_weights_is_named(tiny_run, tmp_path):
-    from avsa.evaluate.pretrained import load_pretrained
+    from avsa.inference.pretrained import load_pretrained
 
     payload = load_checkpoint(tiny_run / "checkpoints" / "avsa.pt")
     payload["config"]["model"]["dim"] = payload["config"]["model"]["dim"] * 2

@@ -51,7 +51,7 @@ def held_out_loss(cfg, state=None, n_batches=16):
     16 batches: over 4 the batch-to-batch spread of the loss is as large as the drop that 30 tiny
     steps give, so float-level differences in the features could flip the comparison.
     """
-    from avsa.train.data import TrainBatches
+    from avsa.train.batches import TrainBatches
 
     torch.manual_seed(cfg.seed)
     model = stage_model(cfg, "avc")
@@ -210,7 +210,7 @@ def test_two_process_ddp_matches_one_process_on_the_same_global_batch(synthetic_
 
 
 def test_batch_that_does_not_split_over_processes_is_a_config_error(synthetic_cache, tmp_path):
-    from avsa.train.data import TrainBatches
+    from avsa.train.batches import TrainBatches
 
     cfg = tiny_config(synthetic_cache, tmp_path, "avc.batch_size=5")
     with pytest.raises(ConfigError, match="does not split over 2 processes"):

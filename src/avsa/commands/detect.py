@@ -16,7 +16,7 @@ the detector (``oracle``, ``precomputed``) or ``<detector>-<mode>``.
 ``--report-recall`` then prints, for every detections folder of the cache,
 the recall of sounding ground-truth objects on the synthetic clips.
 
-The work is :func:`avsa.data.detect.detect`.
+The work is :func:`avsa.data.detection.run.detect`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from avsa.data.detect import DETECTORS, MODES, TILINGS, DetectOptions, detect
+from avsa.data.detection.run import DETECTORS, MODES, TILINGS, DetectOptions, detect
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -2,7 +2,7 @@
 
     avsa embed runs/demo FILES... --out emb/ [--modality audio|video|both] [--hop 0.1]
 
-What is written: :mod:`avsa.evaluate.embed` (:func:`~avsa.evaluate.embed.embed_files`).
+What is written: :mod:`avsa.inference.embed` (:func:`~avsa.inference.embed.embed_files`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from avsa.evaluate.embed import embed_files
-from avsa.evaluate.pretrained import INPUT_LAYOUTS
+from avsa.inference.embed import embed_files
+from avsa.inference.pretrained import INPUT_LAYOUTS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

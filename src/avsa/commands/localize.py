@@ -4,7 +4,7 @@
 
     avsa localize runs/demo/checkpoints/avsa.pt clip.mp4 --time 3.5 --out heat.png
 
-The map and its scores: :mod:`avsa.evaluate.localize` (:func:`~avsa.evaluate.localize.localize_file`).
+The map and its scores: :mod:`avsa.inference.localize` (:func:`~avsa.inference.localize.localize_file`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from avsa.errors import InputError
-from avsa.evaluate.localize import localize_file
+from avsa.inference.localize import localize_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

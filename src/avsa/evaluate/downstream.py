@@ -46,7 +46,7 @@ from tqdm import tqdm
 from avsa.errors import AvsaError, InputError
 from avsa.evaluate.datasets.common import Item, clip_starts, read_item_audio, read_item_frames
 from avsa.evaluate.intervals import accuracy_interval
-from avsa.evaluate.pretrained import Pretrained
+from avsa.inference.pretrained import Pretrained
 from avsa.evaluate.probe import ProbeResult, run_probe
 from avsa.evaluate.results import Result
 

@@ -36,7 +36,7 @@ import torch
 from avsa.data.loader import KINDS, SampleDataset, collate
 from avsa.data.samples import audio_format, crop_video, rotated_audio
 from avsa.evaluate.intervals import bootstrap_interval
-from avsa.evaluate.pretrained import Pretrained
+from avsa.inference.pretrained import Pretrained
 from avsa.evaluate.results import Result
 from avsa.media.cache import Cache
 from avsa.media.clips import windows_for_eval

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from avsa.errors import InputError
 from avsa.evaluate.downstream import TASKS, ProbeSettings, check_compatible, evaluate_downstream
-from avsa.evaluate.pretrained import Pretrained, load_pretrained
+from avsa.inference.pretrained import Pretrained, load_pretrained
 from avsa.evaluate.results import Result, save_result
 from avsa.train.checkpoint import run_of
 
@@ -71,7 +71,7 @@ def evaluate_tasks(checkpoint: str | os.PathLike | Pretrained, tasks: list[str],
 
             new = list(run_indomain(p, cache or p.config.data.cache, seed=seed).values())
         elif task == "starss23":
-            from avsa.evaluate.starss23 import DCASE2024_FOA_BASELINE, evaluate_localization, evaluate_seld
+            from avsa.evaluate.seld import DCASE2024_FOA_BASELINE, evaluate_localization, evaluate_seld
 
             new = evaluate_localization(p, root, windows_per_file=clips)
             for r in new:  # saved before the SELD head is trained

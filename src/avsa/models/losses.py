@@ -3,7 +3,7 @@
 Cosine similarities divided by a temperature τ (0.07) are the logits of a
 cross-entropy whose target is the matching pair; the two directions are
 averaged. Under DDP the keys (candidates) of every process are gathered with
-gradients (:mod:`avsa.models.distributed`), the queries stay local, and the
+gradients (:mod:`avsa.models.gather`), the queries stay local, and the
 loss is the mean over this process's queries — so the DDP-averaged gradient
 equals that of one process holding the global batch.
 
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from avsa.errors import InputError
-from avsa.models.distributed import all_gather_with_grad, world
+from avsa.models.gather import all_gather_with_grad, world
 from avsa.models.heads import AVSAEmbeddings
 
 NEGATIVES = ("paper", "same-crop")

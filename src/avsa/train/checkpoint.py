@@ -12,7 +12,7 @@ A run folder (written by :class:`~avsa.train.trainer.Trainer`)::
 
 :func:`load_model` is the one way from a checkpoint file to its config, stage
 and model: resuming a run, initialising from another run, and every
-evaluation (through :func:`avsa.evaluate.pretrained.load_pretrained`) use it.
+evaluation (through :func:`avsa.inference.pretrained.load_pretrained`) use it.
 
 A checkpoint is a dict of tensors and plain Python values only, so it loads
 with ``torch.load(..., weights_only=True)``:

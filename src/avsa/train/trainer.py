@@ -36,7 +36,7 @@ from avsa.train import distributed as dist_utils
 from avsa.train.checkpoint import (COMMIT_FILE, CONFIG_FILE, LAST, METRICS_FILE, TB_DIR, checkpoint_path, git_commit,
                                    load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state)
 from avsa.train.config import TrainConfig, from_dict, stage_model, to_dict
-from avsa.train.data import TrainBatches, check_stages
+from avsa.train.batches import TrainBatches, check_stages
 
 
 class NonFiniteLossError(AvsaError):

@@ -4,7 +4,7 @@ For every recording of a STARSS23 folder (:mod:`avsa.media.starss23`) the
 evaluation picks up to ``windows_per_file`` windows (of the model's length)
 whose middle 100-ms frame holds at least one labelled event, evenly spread
 over those frames. For each window the audio-visual heatmap of the
-checkpoint (:func:`avsa.evaluate.localize.alignment_map`) is computed and its
+checkpoint (:func:`avsa.inference.localize.alignment_map`) is computed and its
 peak compared with the labelled directions of the events active in the middle
 frame:
 
@@ -33,8 +33,8 @@ import torch
 
 from avsa.errors import AvsaError, InputError
 from avsa.evaluate.intervals import accuracy_interval
-from avsa.evaluate.localize import ScoreFn, alignment_map, peak_direction
-from avsa.evaluate.pretrained import Pretrained
+from avsa.inference.localize import ScoreFn, alignment_map, peak_direction
+from avsa.inference.pretrained import Pretrained
 from avsa.evaluate.results import Result
 from avsa.media import starss23
 from avsa.media.sources import starss23_sources
@@ -106,7 +106,7 @@ def evaluate_localization(p: Pretrained, root: str | os.PathLike, *, windows_per
     windows_per_file : int
         Windows scored per recording.
     grid, score, score_fn
-        As in :func:`avsa.evaluate.localize.alignment_map`.
+        As in :func:`avsa.inference.localize.alignment_map`.
     max_angle : float
         Hit threshold, radians.
     width : int

@@ -9,8 +9,8 @@ import torch
 
 from avsa.cli import main
 from avsa.errors import InputError
-from avsa.evaluate.pretrained import load_pretrained
-from avsa.evaluate.starss23 import event_windows, evaluate_localization
+from avsa.inference.pretrained import load_pretrained
+from avsa.evaluate.seld import event_windows, evaluate_localization
 from avsa.media import starss23
 from avsa.spatial import sphere
 
@@ -70,7 +70,7 @@ def test_needs_a_starss23_root(tiny_run, tmp_path):
 
 
 def test_accdoa_targets_and_prediction_rows():
-    from avsa.evaluate.starss23 import accdoa_targets, predict_rows, train_head
+    from avsa.evaluate.seld import accdoa_targets, predict_rows, train_head
 
     labels = [starss23.LabelRow(0, 2, 0, 90.0, 0.0), starss23.LabelRow(1, 2, 0, 0.0, 90.0),
               starss23.LabelRow(1, 2, 1, 180.0, 0.0)]  # two clapping events in frame 1: the first is kept
@@ -87,7 +87,7 @@ def test_accdoa_targets_and_prediction_rows():
 
 
 def test_seld_results_with_reference_row(tiny_run, standin):
-    from avsa.evaluate.starss23 import DCASE2024_FOA_BASELINE, evaluate_seld
+    from avsa.evaluate.seld import DCASE2024_FOA_BASELINE, evaluate_seld
 
     results = {r.task: r for r in evaluate_seld(load_pretrained(tiny_run), standin, epochs=5)}
     assert sorted(results) == sorted(f"starss23-seld-{g}-{m}" for g in ("segment", "frame")

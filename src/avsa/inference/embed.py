@@ -6,7 +6,7 @@ Writes ``<out>/<file stem>.npz`` (or, for inputs whose stems collide, a name
 holding as much of their paths as tells them apart: ``e1__x.npz``,
 ``e2__x.npz``; see :func:`output_names`) with ``audio``/``video`` (T, dim) arrays and
 their ``audio_timestamps``/``video_timestamps`` (window centres, seconds).
-The Python API is :func:`avsa.evaluate.pretrained.load_pretrained` →
+The Python API is :func:`avsa.inference.pretrained.load_pretrained` →
 ``Pretrained.audio_embedding`` / ``Pretrained.video_embedding``.
 """
 
@@ -87,14 +87,14 @@ def embed_files(checkpoint: str | os.PathLike, files: list[Path], out: Path, *, 
     """``avsa embed``: write the embeddings of every file to ``out`` (see the module docstring); prints a summary.
 
     Arguments after ``out`` are those of :func:`embed_file`; ``device`` that of
-    :func:`~avsa.evaluate.pretrained.load_pretrained`.
+    :func:`~avsa.inference.pretrained.load_pretrained`.
 
     Returns
     -------
     list of (Path, str)
         The files that could not be used, with the problem.
     """
-    from avsa.evaluate.pretrained import load_pretrained
+    from avsa.inference.pretrained import load_pretrained
 
     names = output_names(files)
     p = load_pretrained(checkpoint, device=device)

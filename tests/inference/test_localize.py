@@ -4,8 +4,9 @@ import torch
 
 from avsa.cli import main
 from avsa.evaluate.crops_figure import mean_intensity_direction
-from avsa.evaluate.localize import alignment_map, draw_heatmap, localization_hit_rate, peak_direction
-from avsa.evaluate.pretrained import load_pretrained
+from avsa.evaluate.localization import localization_hit_rate
+from avsa.inference.localize import alignment_map, draw_heatmap, peak_direction
+from avsa.inference.pretrained import load_pretrained
 from avsa.media.cache import Cache
 from avsa.spatial import sphere
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from avsa.errors import AvsaError, InputError
-from avsa.evaluate.pretrained import load_pretrained
+from avsa.inference.pretrained import load_pretrained
 from avsa.train.checkpoint import load_checkpoint
 from avsa.train.config import stage_model
 

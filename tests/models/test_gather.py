@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from avsa.models.distributed import all_gather_with_grad, world
+from avsa.models.gather import all_gather_with_grad, world
 from avsa.models.heads import AVSAEmbeddings
 from avsa.models.losses import avc_loss, avsa_loss
 

@@ -1,7 +1,7 @@
 import numpy as np
 
 from avsa.cli import main
-from avsa.evaluate.pretrained import load_pretrained
+from avsa.inference.pretrained import load_pretrained
 from avsa.media.cache import Cache
 
 
@@ -40,7 +40,7 @@ def test_embed_never_writes_two_inputs_to_one_file(tiny_run, synthetic_cache, tm
 
 
 def test_output_names_are_distinct_and_keep_unique_stems(tmp_path):
-    from avsa.evaluate.embed import output_names
+    from avsa.inference.embed import output_names
 
     files = [tmp_path / "a" / "x.mp4", tmp_path / "a" / "x.wav", tmp_path / "b" / "x.mp4", tmp_path / "y.mp4"]
     assert output_names(files) == ["a__x.mp4.npz", "a__x.wav.npz", "b__x.npz", "y.npz"]

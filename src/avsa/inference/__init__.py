@@ -1,0 +1,1 @@
+"""avsa.inference: a trained model applied to audio and video (embeddings, localization heatmaps)."""
