@@ -29,7 +29,7 @@ def synthetic_cache(tmp_path_factory):
     src, cache = root / "synth", root / "cache"
     steps = [
         ["synth", "--out", str(src), "--videos", "10", "--duration", "2", "--width", "256"],
-        ["prepare", str(src), "--out", str(cache), "--width", "128"],
+        ["prepare", str(src), "--out", str(cache), "--width", "128", "--ground-truth"],
         ["stats", str(cache), "--format", "ambi", "--features", "mel", "--windows", "32", "--split", "train"],
         ["stats", str(cache), "--format", "ambi", "--features", "iv", "--windows", "32", "--split", "train"],
         ["detect", str(cache), "--detector", "oracle"],

@@ -1,4 +1,4 @@
-"""avsa experiments paper: jittered detections, claim verdicts, and the whole pipeline at a toy scale."""
+"""avsa experiments paper: jittered detections, seed-level claim verdicts, --seeds, and the pipeline at a toy scale."""
 
 import math
 
@@ -8,7 +8,10 @@ import pytest
 from avsa.data.detection.base import angular_distance, load_detections
 from avsa.evaluate.results import Result
 from avsa.data.detection.oracle import jitter_detections
-from avsa.experiments import Claim, Scale, run_paper
+from avsa.errors import InputError
+from avsa.evaluate.intervals import Interval
+from avsa.experiments import DELTA, VERDICTS, Claim, Scale, add_arguments, format_seeds, parse_seeds, run, \
+    run_paper, verdict
 
 TOY = Scale(videos=0, duration_s=2.0, avc_steps=1, avsa_steps=1, seeds=1, validity_videos=10, synth_width=128,
             cache_width=128, small_tasks=True,
@@ -37,29 +40,116 @@ def _result(hits, groups):
     return Result(task="t", value=v, low=v, high=v, n=len(hits), details={"hits": hits, "groups": list(groups)})
 
 
-def test_claim_verdicts_follow_the_paired_interval():
-    groups = [g for g in range(40) for _ in range(4)]
-    rng = np.random.default_rng(0)
-    good = rng.random(160) < 0.8
-    bad = rng.random(160) < 0.3
-    c = Claim("1", "A beats B", "+10", "A", "B", a=[_result(good, groups)], b=[_result(bad, groups)])
-    assert c.row()[-1] == "holds"
-    c = Claim("1", "A beats B", "+10", "A", "B", a=[_result(bad, groups)], b=[_result(good, groups)])
-    assert c.row()[-1] == "contradicted"
-    c = Claim("1", "A beats B", "+10", "A", "B", a=[_result(good, groups)], b=[_result(good, groups)])
-    assert c.row()[-1] == "inconclusive"
+def _interval(low, high):
+    return Interval((low + high) / 2, low, high, 100, 6, 0.95, "t over seeds")
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (0.005, 0.08, "holds"),         # above 0
+    (0.001, 0.01, "holds"),         # above 0 though inside ±δ: a claim is directional
+    (-0.09, -0.001, "contradicted"),  # below 0
+    (-0.015, 0.019, "equivalent"),  # holds 0, inside [−δ, +δ]
+    (-DELTA, DELTA, "equivalent"),  # the bounds count as inside
+    (-0.01, 0.05, "undecided"),     # holds 0, reaches past +δ
+    (-0.05, 0.01, "undecided"),     # holds 0, reaches past −δ
+])
+def test_verdict_vocabulary(low, high, expected):
+    assert verdict(_interval(low, high)) == expected
+    assert expected in VERDICTS
+
+
+def test_verdict_uses_the_claims_delta():
+    assert verdict(_interval(-0.03, 0.03), 0.05) == "equivalent"
+    assert verdict(_interval(-0.03, 0.03), 0.02) == "undecided"
+    with pytest.raises(InputError, match="delta"):
+        verdict(_interval(-0.03, 0.03), 0.0)
+
+
+def _seeded(number, a_rates, b_rates, groups=tuple(g for g in range(40) for _ in range(4))):
+    """A claim with one (A, B) pair per seed: per-seed hit rates → fixed hit patterns on 160 trials."""
+    c = Claim(number, "A beats B", "+10", "A", "B")
+    for seed, (ra, rb) in enumerate(zip(a_rates, b_rates)):
+        c.a.append(_result(np.arange(160) < round(160 * ra), groups))
+        c.b.append(_result(np.arange(160) < round(160 * rb), groups))
+        c.seeds.append(seed)
+    return c
+
+
+def test_claim_interval_is_t_over_seeds_by_hand():
+    # per-seed differences 0.1, 0.2, 0.3: mean 0.2, sd 0.1, t_{0.975, 2} = 4.302653 → half-width 0.248414
+    c = _seeded("1", [0.5, 0.6, 0.7], [0.4, 0.4, 0.4])
+    diff = c.difference()
+    assert diff.per_seed == pytest.approx((0.1, 0.2, 0.3))
+    assert diff.interval.method == "t over seeds"
+    assert (diff.interval.low, diff.interval.high) == pytest.approx((0.2 - 0.248414, 0.2 + 0.248414), abs=1e-6)
+    row = c.row()
+    assert row[3] == "0, 1, 2" and row[4] == "2"
+    assert row[7] == "+10.0 / +20.0 / +30.0"
+    assert row[8] == "+20.0 [-4.8, +44.8]" and row[-1] == "undecided"
+
+
+def test_claim_verdicts_over_seeds():
+    assert _seeded("1", [0.8, 0.75, 0.85, 0.8, 0.78, 0.82], [0.3] * 6).verdict() == "holds"
+    assert _seeded("1", [0.3] * 6, [0.8, 0.75, 0.85, 0.8, 0.78, 0.82]).verdict() == "contradicted"
+    assert _seeded("1", [0.5, 0.51, 0.5, 0.49, 0.5, 0.5], [0.5] * 6).verdict() == "equivalent"
+    # each seed clearly apart from 0 but in opposite directions: the clip-level noise says nothing here
+    assert _seeded("1", [0.6, 0.4, 0.62, 0.38, 0.6, 0.4], [0.5] * 6).verdict() == "undecided"
+    assert _seeded("5a", [0.8], [0.3]).verdict() == "not decidable (1 seed)"
+    assert _seeded("5a", [0.8], [0.3]).row()[8] == "+50.0 (1 seed: no interval)"
     assert Claim("1", "x", "y", "A", "B").row()[-1] == "not run"
 
 
+@pytest.mark.parametrize("text, seeds", [
+    ("0-5", (0, 1, 2, 3, 4, 5)),
+    ("6,7,8,9,10,11", (6, 7, 8, 9, 10, 11)),
+    ("0-2, 7", (0, 1, 2, 7)),
+    ("4", (4,)),
+])
+def test_parse_seeds(text, seeds):
+    assert parse_seeds(text) == seeds
+    assert parse_seeds(format_seeds(seeds)) == seeds
+    assert format_seeds((6, 7, 8, 9, 10, 11)) == "6-11"
+
+
+@pytest.mark.parametrize("text, named", [
+    ("", "no seed"), ("a", "'a'"), ("0-x", "'0-x'"), ("-1", "'-1'"), ("1.5", "'1.5'"), ("5-2", "'5-2'"),
+    ("0-3,2", "2"),
+])
+def test_parse_seeds_rejects_bad_values_naming_them(text, named):
+    with pytest.raises(InputError, match="--seeds") as info:
+        parse_seeds(text)
+    assert named in str(info.value)
+
+
+def test_cli_seeds_reach_the_run(monkeypatch):
+    import argparse
+
+    import avsa.experiments as experiments
+
+    seen = {}
+    monkeypatch.setattr(experiments, "run_paper", lambda out, scale, **kw: seen.update(kw, out=out, scale=scale))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert run(parser.parse_args(["paper", "--seeds", "6-11", "--out", "b"])) == 0
+    assert seen["seeds"] == (6, 7, 8, 9, 10, 11) and seen["validity_seeds"] is None
+    with pytest.raises(InputError, match="'x'"):
+        run(parser.parse_args(["paper", "--seeds", "0-2,x"]))
+
+
 def test_toy_scale_end_to_end(synthetic_cache, tmp_path):
-    path = run_paper(tmp_path / "exp", TOY, cache=synthetic_cache)
+    with pytest.warns(UserWarning, match="2 seed"):
+        path = run_paper(tmp_path / "exp", TOY, cache=synthetic_cache, seeds=(3, 5))
     text = path.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == 6  # claims 1-4, Table I pass vs all / random
-    assert all(any(v in row for v in ("holds", "contradicted", "inconclusive")) for row in rows), text
+    assert "--seeds 3,5" in text and "Seeds 3,5 for claims 1–4 (2 seeds); Table I (claim 5): seeds 3;" in text
+    assert "δ = 2 points" in text and "t-interval" in text and "t over seeds" in text
+    assert all(row.split(" | ")[3] == "3, 5" and any(v in row for v in VERDICTS) for row in rows[:4]), text
+    assert all(row.split(" | ")[3] == "3" and "not decidable (1 seed)" in row for row in rows[4:]), text
     lists = tmp_path / "exp" / "validity" / "lists"
     n_all, n_pass = (len((lists / f"{k}.txt").read_text().split()) for k in ("all", "pass"))
     assert n_pass < n_all  # the broken videos fail the validity test
     assert len((lists / "random.txt").read_text().split()) == n_pass
-    again = run_paper(tmp_path / "exp", TOY, cache=synthetic_cache)  # resumes: nothing retrained
+    with pytest.warns(UserWarning):
+        again = run_paper(tmp_path / "exp", TOY, cache=synthetic_cache, seeds=(3, 5))  # resumes: nothing retrained
     assert again.read_text().split("Wall time")[0] == text.split("Wall time")[0]

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("avsa.commands.train", "train AVC / AVSA from a config"),
     "evaluate": ("avsa.commands.evaluate", "in-domain and downstream evaluation of a checkpoint"),
     "embed": ("avsa.commands.embed", "write embeddings of audio/video files"),
+    "export": ("avsa.commands.export", "save a trained model as a shareable folder (safetensors + model card)"),
     "localize": ("avsa.commands.localize", "audio-visual alignment heatmap over a 360° clip"),
     "report": ("avsa.commands.report", "paper-style tables and training curves of runs"),
     "experiments": ("avsa.experiments", "train and report the paper's claims on the synthetic world"),

@@ -2,12 +2,13 @@
 
 ::
 
-    avsa experiments paper --scale small --out experiments_out      # about 45 min on 2 CPU cores
-    avsa experiments paper --scale full --out experiments_out       # more videos, steps and seeds
+    avsa experiments paper --scale small --out experiments_out      # seeds 0-5
+    avsa experiments paper --scale small --seeds 6-11 --out experiments_out_b  # a disjoint set of seeds
+    avsa experiments paper --scale full --out experiments_out       # more videos and steps
 
-Trains the variants the claims need (every variant with ``seeds`` seeds, all
-with the same tiny architecture), evaluates them on the same test windows, and
-reports each claim with a paired 95 % interval over clips (or scenes):
+Trains the variants the claims need (claims 1–4 with every seed of ``--seeds``,
+all with the same tiny architecture), evaluates them on the same test windows,
+and decides each claim from the spread over training seeds:
 
 1. FOA-IV beats log-mel on AVSA contrastive accuracy (paper: about +10 points).
 2. Object-oriented crops beat random crops on AVC accuracy (paper: +1.7).
@@ -18,15 +19,32 @@ reports each claim with a paired 95 % interval over clips (or scenes):
 5. Table I: training only on clips that pass the ambisonic validity test
    (|ρ − 1| ≤ τ) beats training on all clips, and a random subset of the same
    size, when some training videos carry broken FOA (swapped channels, a
-   stereo file up-mixed to four channels).
+   stereo file up-mixed to four channels). Its three variants train with the
+   first ``Scale.validity_seeds`` seeds (``--validity-seeds``; 1 at the small
+   scale, so claim 5 reads "not decidable (1 seed)" there).
 
 Object crops come from the demo's weight-free detector (saliency blobs on
 the equirect frame, :data:`avsa.demo.DETECTIONS`), for training and for
 evaluation, never from the ground truth; AVSA accuracy is also reported per
 crop kind (detector-centred vs. the random crops of quadrants without a
-detection), as
-``docs/system.md`` §8 asks. A claim *holds* when the interval of the difference is
-above 0, is *contradicted* when it is below 0, and is *inconclusive* otherwise.
+detection), as ``docs/system.md`` §8 asks.
+
+**How a claim is decided.** For each seed s, A and B trained with seed s are
+scored on the same test items and d_s = mean(A − B) over them; the interval is
+the 95 % t-interval of the mean of the S seeds' d_s (S − 1 degrees of freedom,
+:func:`avsa.evaluate.intervals.seed_level_difference`), so it carries the
+spread of training as well as that of the test items. With the interval
+[L, H] and the claim's margin δ (:data:`DELTA`, fixed before any run: 2 points
+of accuracy for every claim), the verdict is, in this order:
+
+- **contradicted** — H < 0: B is better than A;
+- **holds** — L > 0: A is better than B (a claim is directional; an effect
+  smaller than δ still holds, and the table shows how large it is);
+- **equivalent** — −δ ≤ L and H ≤ δ: A and B differ by less than δ;
+- **undecided** — otherwise: the interval holds 0 and reaches past ±δ.
+
+A claim with fewer than 2 seeds is **not decidable (1 seed)**; one with no
+trained pair is **not run**.
 
 Every stage is resumable: rerunning reuses the world, finished runs and
 finished evaluations in ``--out``; the tables are rewritten from what exists.
@@ -38,6 +56,7 @@ import argparse
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,6 +64,14 @@ import numpy as np
 import torch
 
 from avsa.errors import AvsaError, InputError
+
+DELTA = 0.02
+"""Margin δ of every claim (a fraction: 2 points of accuracy), fixed before any run: a difference
+whose 95 % interval lies inside [−δ, +δ] is "equivalent"."""
+VERDICTS = ("holds", "contradicted", "equivalent", "undecided")
+"""The verdicts an interval can get (see the module docstring for the rules)."""
+MIN_SEEDS = 6
+"""Seeds below which a run warns that claims 1–4 may stay undecided."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +83,7 @@ class Scale:
     avc_steps: int
     avsa_steps: int
     seeds: int
+    """Default seeds of claims 1–4: 0 … seeds − 1 (``--seeds`` chooses others)."""
     validity_videos: int
     synth_width: int = 512
     cache_width: int = 256
@@ -63,12 +91,15 @@ class Scale:
     """Config overrides applied to every run (tests shrink the models with these)."""
     small_tasks: bool = False
     """Synthetic downstream tasks with few scenes (tests)."""
+    validity_seeds: int = 1
+    """Table I trains with the first this many of the run's seeds (claim 5 needs 2 or more to be decided)."""
 
 
 SCALES = {
     # small: the tiny configs (within-clip loss share 0.8, crop jitter 15°: AVSA leaves chance in ~50 steps)
-    "small": Scale(videos=64, duration_s=10.0, avc_steps=100, avsa_steps=300, seeds=3, validity_videos=40),
-    "full": Scale(videos=160, duration_s=10.0, avc_steps=300, avsa_steps=1500, seeds=4, validity_videos=100),
+    "small": Scale(videos=64, duration_s=10.0, avc_steps=100, avsa_steps=300, seeds=6, validity_videos=40),
+    "full": Scale(videos=160, duration_s=10.0, avc_steps=300, avsa_steps=1500, seeds=6, validity_videos=100,
+                  validity_seeds=6),
 }
 
 
@@ -84,8 +115,8 @@ class Variant:
     clips: str = ""  # "", "all", "pass", "random": Table I subsets of the validity cache
 
 
-def variants(scale: Scale, detector: str) -> list[tuple[Variant, int]]:
-    """(variant, seed) pairs to train, claims first."""
+def variants(detector: str, seeds: tuple[int, ...], validity_seeds: tuple[int, ...]) -> list[tuple[Variant, int]]:
+    """(variant, seed) pairs to train: claims 1–4 with each of ``seeds``, then Table I with ``validity_seeds``."""
     objects = (f"data.detector={detector}",)
     base = [
         Variant("foa-mel-objects", "tiny/objects", overrides=("data.format=ambi", "data.features=mel") + objects),
@@ -93,12 +124,11 @@ def variants(scale: Scale, detector: str) -> list[tuple[Variant, int]]:
         Variant("foa-iv-random", "tiny/foa-iv", stages=("avc",)),
         Variant("stereo-objects", "tiny/stereo-objects", overrides=objects),
     ]
-    # claim 4 already holds with one seed, so the stereo encoder trains once
-    runs = [(v, s) for s in range(scale.seeds) for v in base if s == 0 or v.name != "stereo-objects"]
+    runs = [(v, s) for s in seeds for v in base]
     # Table I: the passing subset is small, so all three train with AVC batches of 16 clips
     runs += [(Variant(f"validity-{kind}", "tiny/foa-iv-objects", overrides=objects + ("avc.batch_size=16",),
-                      cache="validity", clips=kind), 0)
-             for kind in ("all", "pass", "random")]
+                      cache="validity", clips=kind), s)
+             for s in validity_seeds for kind in ("all", "pass", "random")]
     return runs
 
 
@@ -150,7 +180,7 @@ def build_validity_world(out: Path, scale: Scale) -> Path:
             print(f"validity world: video {i + 1}/{scale.validity_videos} ({convention})", flush=True)
         for split in ("train", "test"):
             (src / f"{split}.txt").write_text("".join(f"{s}\n" for i, s in enumerate(stems) if world_split(i) == split))
-    if not has_usable_clip(prepare_cache(src, cache, options=PrepareOptions(width=scale.cache_width), jobs=2)):
+    if not has_usable_clip(prepare_cache(src, cache, options=PrepareOptions(width=scale.cache_width, ground_truth=True), jobs=2)):
         raise AvsaError(f"{cache}: no usable clip was prepared")
     detect_objects(cache)
     _stats(cache)
@@ -276,46 +306,91 @@ def random_init_result(out: Path, run: Path, task: str, *, small: bool = False) 
 
 
 # ------------------------------------------------------------------- claims
+def verdict(interval, delta: float = DELTA) -> str:
+    """The verdict of an interval of A − B (one of :data:`VERDICTS`; rules in the module docstring).
+
+    Parameters
+    ----------
+    interval : Interval
+        Of the difference A − B (fractions, like ``delta``).
+    delta : float
+        The claim's margin δ > 0.
+    """
+    if delta <= 0:
+        raise InputError(f"delta must be positive, got {delta}")
+    if interval.high < 0:
+        return "contradicted"
+    if interval.low > 0:
+        return "holds"
+    if -delta <= interval.low and interval.high <= delta:
+        return "equivalent"
+    return "undecided"
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
 @dataclass
 class Claim:
-    """One row of the claims table."""
+    """One row of the claims table: results of A and B, one pair per seed."""
 
     number: str
     statement: str
     paper: str
     a_label: str
     b_label: str
-    a: list = field(default_factory=list)  # Results of A (one per seed)
-    b: list = field(default_factory=list)
+    a: list = field(default_factory=list)  # Results of A, one per seed
+    b: list = field(default_factory=list)  # Results of B, same seeds in the same order
     detail: str = ""
     key: str = "hits"  # per-trial outcome list in Result.details
+    seeds: list = field(default_factory=list)  # the seed of each pair
+    delta: float = DELTA
 
-    def difference(self):
-        from avsa.evaluate.intervals import paired_difference
-
-        if not self.a or len(self.a) != len(self.b):
-            return None
-        a, b, groups = [], [], []
-        for seed, (ra, rb) in enumerate(zip(self.a, self.b)):
-            ha, hb = ra.details[self.key], rb.details[self.key]
+    def _outcomes(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per-seed outcome arrays of A and of B, checked to be scored on the same trials."""
+        a, b = [], []
+        for ra, rb in zip(self.a, self.b):
             ga, gb = ra.details["groups"], rb.details["groups"]
             if ga != gb:
                 raise AvsaError(f"claim {self.number}: the two models were not scored on the same trials")
-            a += ha
-            b += hb
-            groups += [str(g) for g in ga]  # same clip across seeds = one cluster
-        return paired_difference(np.array(a, float), np.array(b, float), groups=groups)
+            a.append(np.asarray(ra.details[self.key], float))
+            b.append(np.asarray(rb.details[self.key], float))
+        return a, b
+
+    def difference(self):
+        """The seed-level difference (:class:`~avsa.evaluate.intervals.SeedLevelDifference`); None below 2 seeds."""
+        from avsa.evaluate.intervals import seed_level_difference
+
+        if len(self.a) != len(self.b):
+            raise AvsaError(f"claim {self.number}: {len(self.a)} results of A but {len(self.b)} of B")
+        if len(self.a) < 2:
+            return None
+        return seed_level_difference(*self._outcomes())
+
+    def verdict(self) -> str:
+        if not self.a:
+            return "not run"
+        diff = self.difference()
+        return "not decidable (1 seed)" if diff is None else verdict(diff.interval, self.delta)
 
     def row(self) -> list[str]:
+        """#, claim, paper, seeds, δ, A, B, A − B per seed, A − B [95 % CI], verdict."""
+        seeds = ", ".join(str(s) for s in self.seeds) or "—"
+        head = [self.number, self.statement, self.paper, seeds, f"{100 * self.delta:.0f}"]
+        if not self.a:
+            return head + ["—", "—", "—", "—", "not run"]
+        mean = lambda rs: 100 * float(np.mean([r.value for r in rs]))  # noqa: E731
+        a, b = self._outcomes()
+        per_seed = " / ".join(_points(float(np.mean(x - y))) for x, y in zip(a, b))
         diff = self.difference()
         if diff is None:
-            return [self.number, self.statement, self.paper, "—", "—", "—", "not run"]
-        i = diff.interval
-        verdict = "holds" if i.low > 0 else "contradicted" if i.high < 0 else "inconclusive"
-        mean = lambda rs: 100 * float(np.mean([r.value for r in rs]))  # noqa: E731
-        return [self.number, self.statement, self.paper, f"{self.a_label} {mean(self.a):.1f}",
-                f"{self.b_label} {mean(self.b):.1f}",
-                f"{100 * i.estimate:+.1f} [{100 * i.low:+.1f}, {100 * i.high:+.1f}]", verdict]
+            interval = f"{_points(float(np.mean(a[0] - b[0])))} (1 seed: no interval)"
+        else:
+            i = diff.interval
+            interval = f"{_points(i.estimate)} [{_points(i.low)}, {_points(i.high)}]"
+        return head + [f"{self.a_label} {mean(self.a):.1f}", f"{self.b_label} {mean(self.b):.1f}", per_seed,
+                       interval, self.verdict()]
 
 
 def _per_kind(results: list, kind: str) -> str:
@@ -325,8 +400,12 @@ def _per_kind(results: list, kind: str) -> str:
 
 
 def build_claims(out: Path, runs: dict[tuple[str, int], Path], scale: Scale, main: Path, validity: Path | None,
-                 detector: str) -> tuple[list[Claim], list[list[str]]]:
-    """Evaluate what is trained and assemble the claims (missing runs leave a claim 'not run')."""
+                 detector: str, seeds: tuple[int, ...],
+                 validity_seeds: tuple[int, ...]) -> tuple[list[Claim], list[list[str]]]:
+    """Evaluate what is trained and assemble the claims (missing runs leave a claim 'not run').
+
+    A seed enters a claim only when both its A and its B are trained, so A and B stay paired by seed.
+    """
     claims = [
         Claim("1", "FOA-IV beats log-mel on AVSA contrastive accuracy", "+10", "IV", "mel"),
         Claim("2", "object crops beat random crops on AVC contrastive accuracy", "+1.7", "objects", "random"),
@@ -337,35 +416,37 @@ def build_claims(out: Path, runs: dict[tuple[str, int], Path], scale: Scale, mai
         Claim("5b", "Table I: valid clips beat a random subset of the same size", "(better)", "pass", "random"),
     ]
     kinds: list[list[str]] = []
-    for seed in range(scale.seeds):
+    def add(claim: Claim, seed: int, a, b) -> None:
+        claim.a.append(a)
+        claim.b.append(b)
+        claim.seeds.append(seed)
+
+    for seed in seeds:
         have = lambda name: (name, seed) in runs  # noqa: E731
         ev = lambda name, stage, tasks=(): evaluate_checkpoint(out, runs[(name, seed)], stage, main,  # noqa: E731
                                                                detector, tasks, small=scale.small_tasks)
         if have("foa-iv-objects") and have("foa-mel-objects"):
             iv, mel = ev("foa-iv-objects", "avsa", ("synth-foa-scenes",)), ev("foa-mel-objects", "avsa")
-            claims[0].a.append(iv["avsa-contrastive"])
-            claims[0].b.append(mel["avsa-contrastive"])
+            add(claims[0], seed, iv["avsa-contrastive"], mel["avsa-contrastive"])
             avc = ev("foa-iv-objects", "avc", ("synth-foa-scenes",))
-            claims[2].a.append(iv["synth-foa-scenes"])
-            claims[2].b.append(avc["synth-foa-scenes"])
+            add(claims[2], seed, iv["synth-foa-scenes"], avc["synth-foa-scenes"])
             if have("foa-iv-random"):
-                rnd = ev("foa-iv-random", "avc")
-                claims[1].a.append(avc["avc-contrastive"])
-                claims[1].b.append(rnd["avc-contrastive"])
+                add(claims[1], seed, avc["avc-contrastive"], ev("foa-iv-random", "avc")["avc-contrastive"])
         if have("stereo-objects"):
             st = ev("stereo-objects", "avsa", ("synth-binaural-scenes",))
-            claims[3].a.append(st["synth-binaural-scenes"])
-            claims[3].b.append(random_init_result(out, runs[("stereo-objects", seed)], "synth-binaural-scenes",
-                                                 small=scale.small_tasks))
+            add(claims[3], seed, st["synth-binaural-scenes"],
+                random_init_result(out, runs[("stereo-objects", seed)], "synth-binaural-scenes",
+                                   small=scale.small_tasks))
     for c in claims[:1]:
         for label, rs in ((c.a_label, c.a), (c.b_label, c.b)):
             if rs:
                 kinds.append([label, _per_kind(rs, "object"), _per_kind(rs, "random"),
                               f"{100 * np.mean([r.value for r in rs]):.1f}"])
-    if validity is not None and all((f"validity-{k}", 0) in runs for k in ("all", "pass", "random")):
-        v = {k: ev_validity(out, runs[(f"validity-{k}", 0)], main, detector) for k in ("all", "pass", "random")}
-        claims[4].a, claims[4].b = [v["pass"]], [v["all"]]
-        claims[5].a, claims[5].b = [v["pass"]], [v["random"]]
+    for seed in validity_seeds if validity is not None else ():
+        if all((f"validity-{k}", seed) in runs for k in ("all", "pass", "random")):
+            v = {k: ev_validity(out, runs[(f"validity-{k}", seed)], main, detector) for k in ("all", "pass", "random")}
+            add(claims[4], seed, v["pass"], v["all"])
+            add(claims[5], seed, v["pass"], v["random"])
     return claims, kinds
 
 
@@ -380,14 +461,30 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def decision_text(delta: float = DELTA) -> str:
+    """The interval method and the verdict vocabulary, as the claims table states them."""
+    d = f"{100 * delta:g}"
+    return (f"Each claim's interval is the 95 % t-interval, over the seeds, of the per-seed paired difference "
+            f"d_s = mean over test clips (scenes for claims 3–4) of A − B, A and B trained with seed s "
+            f"(S − 1 degrees of freedom for S seeds): it carries the spread of training. Verdicts, with "
+            f"δ = {d} points fixed before the run: **contradicted** if the interval lies below 0; else **holds** "
+            f"if it lies above 0; else **equivalent** if it lies inside [−{d}, +{d}]; else **undecided**. A claim "
+            f"trained with one seed is **not decidable (1 seed)**.")
+
+
 def write_tables(out: Path, claims: list[Claim], kinds: list[list[str]], scale: Scale, scale_name: str,
-                 minutes: float, validity_counts: dict | None) -> Path:
-    header = ["#", "claim", "paper", "A (%)", "B (%)", "A − B, points [95% CI]", "verdict"]
-    text = [f"# The paper's claims on the synthetic world (`avsa experiments paper --scale {scale_name}`)", "",
-            f"{scale.seeds} seed(s); {scale.videos} videos of {scale.duration_s:g} s; tiny models, AVC "
-            f"{scale.avc_steps} + AVSA {scale.avsa_steps} steps; object crops from the demo's blob detector "
-            f"(on the equirect frame), for training and evaluation; intervals are paired cluster bootstraps over test clips "
-            f"(scenes for 3–4), pooled over seeds. Wall time {minutes:.0f} min.", "",
+                 minutes: float, validity_counts: dict | None, *, seeds: tuple[int, ...],
+                 validity_seeds: tuple[int, ...] = ()) -> Path:
+    header = ["#", "claim", "paper", "seeds", "δ (points)", "A (%)", "B (%)", "A − B per seed, points",
+              "A − B, points [95% CI, t over seeds]", "verdict"]
+    table1 = format_seeds(validity_seeds) if validity_seeds else "none"
+    text = [f"# The paper's claims on the synthetic world "
+            f"(`avsa experiments paper --scale {scale_name} --seeds {format_seeds(seeds)}`)", "",
+            f"Seeds {format_seeds(seeds)} for claims 1–4 ({len(seeds)} seeds); Table I (claim 5): seeds {table1}; "
+            f"δ = {100 * DELTA:g} points for every claim. {scale.videos} videos of {scale.duration_s:g} s; tiny "
+            f"models, AVC {scale.avc_steps} + AVSA {scale.avsa_steps} steps; object crops from the demo's blob "
+            f"detector (on the equirect frame), for training and evaluation. Wall time {minutes:.0f} min.", "",
+            decision_text(), "",
             _markdown(header, [c.row() for c in claims]), ""]
     if kinds:
         text += ["AVSA contrastive accuracy by crop kind (mean over seeds, %; chance 25):", "",
@@ -396,21 +493,42 @@ def write_tables(out: Path, claims: list[Claim], kinds: list[list[str]], scale: 
         text += [f"Table I world: {validity_counts}", ""]
     path = out / "claims.md"
     path.write_text("\n".join(text))
-    (out / "claims.json").write_text(json.dumps({"scale": asdict(scale), "rows": [c.row() for c in claims],
+    per_claim = {}
+    for c in claims:
+        diff = c.difference() if c.a else None
+        per_claim[c.number] = {"seeds": list(c.seeds), "delta": c.delta, "verdict": c.verdict(),
+                               "per_seed": list(diff.per_seed) if diff else None,
+                               "interval": asdict(diff.interval) if diff else None}
+    (out / "claims.json").write_text(json.dumps({"scale": asdict(scale), "seeds": list(seeds),
+                                                 "validity_seeds": list(validity_seeds), "delta": DELTA,
+                                                 "rows": [c.row() for c in claims], "claims": per_claim,
                                                  "kinds": kinds}, indent=1))
     return path
 
 
-def run_paper(out: Path, scale: str | Scale, *, cache: Path | None = None, only: str = "all", jobs: int = 1) -> Path:
+def run_paper(out: Path, scale: str | Scale, *, cache: Path | None = None, only: str = "all", jobs: int = 1,
+              seeds: tuple[int, ...] | None = None, validity_seeds: int | None = None) -> Path:
     """Everything of ``avsa experiments paper``; returns ``claims.md``.
 
     ``scale``: a name of :data:`SCALES` or a :class:`Scale`; ``cache``: reuse a prepared
     synthetic cache (the demo's detector runs on it); ``only``: ``claims``, ``validity`` or ``all``;
-    ``jobs``: variants trained at once (spawned processes, one PyTorch thread each).
+    ``jobs``: variants trained at once (spawned processes, one PyTorch thread each); ``seeds``: training
+    seeds of claims 1–4 (default ``0 … scale.seeds − 1``); ``validity_seeds``: how many of them (the first)
+    Table I trains with (default ``scale.validity_seeds``).
     """
     t0 = time.perf_counter()
     scale_name = scale if isinstance(scale, str) else "custom"
     scale = SCALES[scale] if isinstance(scale, str) else scale
+    seeds = tuple(range(scale.seeds)) if seeds is None else tuple(seeds)
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise InputError(f"seeds must be distinct non-negative integers, got {seeds}")
+    n_validity = scale.validity_seeds if validity_seeds is None else validity_seeds
+    if not 1 <= n_validity <= len(seeds):
+        raise InputError(f"Table I seeds must be between 1 and the number of seeds ({len(seeds)}), got {n_validity}")
+    table1 = seeds[:n_validity]
+    if len(seeds) < MIN_SEEDS:
+        warnings.warn(f"{len(seeds)} seed(s): the intervals over seeds will be wide and claims 1–4 may stay "
+                      f"undecided; {MIN_SEEDS} or more decide them", stacklevel=2)
     out.mkdir(parents=True, exist_ok=True)
     main = cache or build_main_world(out, scale)
     if cache is not None:
@@ -423,19 +541,60 @@ def run_paper(out: Path, scale: str | Scale, *, cache: Path | None = None, only:
     if only in ("all", "validity"):
         validity = build_validity_world(out, scale)
         caches["validity"] = validity
-    todo = [(v, s) for v, s in variants(scale, detector)
+    todo = [(v, s) for v, s in variants(detector, seeds, table1)
             if only == "all" or (v.cache == "validity") == (only == "validity")]
     runs = train_all(out, todo, scale, caches, jobs=jobs)
     print("\n== evaluating", flush=True)
-    claims, kinds = build_claims(out, runs, scale, main, validity, detector)
+    claims, kinds = build_claims(out, runs, scale, main, validity, detector, seeds, table1)
     counts = None
     if validity is not None:
         counts = {k: len((validity.parent / "lists" / f"{k}.txt").read_text().split())
                   for k in ("all", "pass", "random")}
-        counts = f"{counts['all']} training clips, {counts['pass']} pass the validity test; random subset {counts['random']}"
-    path = write_tables(out, claims, kinds, scale, scale_name, (time.perf_counter() - t0) / 60, counts)
+        counts = (f"{counts['all']} training clips, {counts['pass']} pass the validity test; "
+                  f"random subset {counts['random']}")
+    path = write_tables(out, claims, kinds, scale, scale_name, (time.perf_counter() - t0) / 60, counts,
+                        seeds=seeds, validity_seeds=table1 if validity is not None else ())
     print("\n" + path.read_text())
     return path
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """Seeds from the command line: ``"0-5"``, ``"6,7,8,9,10,11"`` or both mixed (``"0-2,7"``), in that order.
+
+    Raises
+    ------
+    InputError
+        An empty list, a part that is not a non-negative integer or an increasing range ``a-b``, or a seed
+        given twice; the message names the part.
+    """
+    if not text.strip():
+        raise InputError("--seeds: no seed given (write e.g. 0-5 or 6,7,8,9,10,11)")
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        first, dash, last = part.partition("-")
+        if not (first.isdigit() and (not dash or last.isdigit())):
+            raise InputError(f"--seeds: {part!r} in {text!r} is not a seed or a range of seeds "
+                             f"(write e.g. 0-5 or 6,7,8,9,10,11)")
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            raise InputError(f"--seeds: the range {part!r} ends before it starts (write {high}-{low})")
+        seeds += range(low, high + 1)
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise InputError(f"--seeds: {text!r} names seed(s) {', '.join(map(str, repeated))} more than once")
+    return tuple(seeds)
+
+
+def format_seeds(seeds: tuple[int, ...]) -> str:
+    """The shortest :func:`parse_seeds` text of ``seeds`` (runs of consecutive seeds as ranges)."""
+    parts, i = [], 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(str(seeds[i]) if j == i else f"{seeds[i]},{seeds[j]}" if j == i + 1 else f"{seeds[i]}-{seeds[j]}")
+        i = j + 1
+    return ",".join(parts)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -446,6 +605,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an existing prepared synthetic cache (skips building the world; "
                              "the demo's detector runs on it)")
     parser.add_argument("--only", choices=("all", "claims", "validity"), default="all")
+    parser.add_argument("--seeds", default=None,
+                        help="training seeds, e.g. 0-5 or 6,7,8,9,10,11 (default 0 … the scale's seeds − 1; "
+                             "run two disjoint sets into two --out folders to see whether the verdicts agree)")
+    parser.add_argument("--validity-seeds", type=int, default=None,
+                        help="Table I trains with the first N of --seeds (default: the scale's, 1 at small and "
+                             "6 at full; claim 5 is decided from 2 on)")
     parser.add_argument("--jobs", type=int, default=2,
                         help="variants trained at once, one thread each (default 2: tiny models train faster "
                              "two at a time on one thread each than one at a time on two)")
@@ -456,5 +621,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.cache}: not a prepared cache (no manifest.csv; run avsa prepare first)")
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}")
-    run_paper(args.out, args.scale, cache=args.cache, only=args.only, jobs=args.jobs)
+    seeds = None if args.seeds is None else parse_seeds(args.seeds)
+    run_paper(args.out, args.scale, cache=args.cache, only=args.only, jobs=args.jobs, seeds=seeds,
+              validity_seeds=args.validity_seeds)
     return 0

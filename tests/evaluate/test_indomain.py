@@ -15,7 +15,11 @@ def test_indomain_results_are_accuracies_with_intervals(tiny_run, synthetic_cach
     results = run_indomain(load_pretrained(tiny_run), synthetic_cache, n_per_clip=2, group=2)
     assert {"avsa-contrastive", "avc-contrastive", "avc-binary", "avsa-binary"} <= set(results)
     for r in results.values():
-        assert 0 <= r.low <= r.value <= r.high <= 1 and r.n > 0
+        low = -1 if r.metric == "accuracy difference" else 0
+        assert low <= r.low <= r.value <= r.high <= 1 and r.n > 0
+    sound = results["avsa-sound-dependent"]  # AVSA minus its control, crop by crop
+    assert sound.value == pytest.approx(results["avsa-contrastive"].value - control.value)
+    assert sound.n == control.n and sound.chance == 0
     assert results["avsa-contrastive"].chance == 0.25 and results["avsa-binary"].chance == 0.5
     control = results["avsa-contrastive-other-audio"]  # another clip's sound, same crops
     assert control.chance == 0.25 and control.n == results["avsa-contrastive"].n
@@ -70,3 +74,17 @@ def test_direction_encoding_models_evaluate_and_localize(synthetic_cache, tiny_t
     assert 0 <= results["avsa-contrastive"].value <= 1 and 0 <= results["avc-contrastive"].value <= 1
     loc = localization_hit_rate(p, synthetic_cache, n_per_clip=1, grid=(8, 3))
     assert loc.n > 0 and 0 <= loc.value <= 1
+
+
+def test_sound_dependent_avsa_is_zero_for_a_model_that_ignores_the_sound(tiny_run, synthetic_cache):
+    """An audio encoder whose output does not depend on its input: the clip's own sound and another clip's
+    score the same, so AVSA equals its control crop by crop, whatever the crops show."""
+    p = load_pretrained(tiny_run)
+    deaf = p.model.audio_encoder.register_forward_hook(lambda module, inputs, output: torch.ones_like(output))
+    try:
+        results = run_indomain(p, synthetic_cache, n_per_clip=2, group=2, binary=False)
+    finally:
+        deaf.remove()
+    sound = results["avsa-sound-dependent"]
+    assert sound.value == 0 and sound.low == 0 and sound.high == 0
+    assert results["avsa-contrastive"].details["hits"] == results["avsa-contrastive-other-audio"].details["hits"]

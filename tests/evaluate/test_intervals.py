@@ -5,7 +5,8 @@ import pytest
 from scipy import optimize, stats
 
 from avsa.errors import InputError
-from avsa.evaluate.intervals import accuracy_interval, bootstrap_interval, paired_difference, wilson_interval
+from avsa.evaluate.intervals import (accuracy_interval, bootstrap_interval, paired_difference,
+                                     seed_level_difference, wilson_interval)
 
 
 def _wilson_by_root_finding(k, n, confidence=0.95):
@@ -116,7 +117,52 @@ def test_accuracy_interval_picks_method():
     lambda: bootstrap_interval([1.0, np.nan]),
     lambda: bootstrap_interval([1.0, 2.0], groups=[0]),
     lambda: paired_difference([1, 0], [1, 0, 1]),
+    lambda: seed_level_difference([[1.0, 0.0]], [[0.0, 0.0]]),
+    lambda: seed_level_difference([[1.0], [1.0]], [[0.0]]),
+    lambda: seed_level_difference([[1.0, 0.0], [1.0]], [[0.0, 0.0], [0.0, 1.0]]),
+    lambda: seed_level_difference([[1.0], [1.0]], [[0.0], [0.0]], method="z"),
 ])
 def test_bad_arguments_raise(call):
     with pytest.raises(InputError):
         call()
+
+
+def _three_seeds():
+    """Seeds whose A − B are 0.1, 0.2, 0.3 (each a mean over two items)."""
+    a = [[0.6, 0.5], [0.7, 0.9], [0.8, 0.6]]
+    b = [[0.5, 0.4], [0.5, 0.7], [0.5, 0.3]]
+    return a, b
+
+
+def test_seed_level_t_interval_by_hand():
+    # d = 0.1, 0.2, 0.3: mean 0.2, sd 0.1, t_{0.975, 2} = 4.302653 → half-width 4.302653 · 0.1 / √3 = 0.248414
+    a, b = _three_seeds()
+    result = seed_level_difference(a, b)
+    assert result.per_seed == pytest.approx((0.1, 0.2, 0.3))
+    i = result.interval
+    assert i.estimate == pytest.approx(0.2)
+    assert i.low == pytest.approx(0.2 - 0.248414, abs=1e-6) and i.high == pytest.approx(0.2 + 0.248414, abs=1e-6)
+    assert (i.method, i.n, i.n_groups, i.confidence) == ("t over seeds", 6, 3, 0.95)
+    low, high = stats.t.interval(0.95, 2, loc=0.2, scale=stats.sem([0.1, 0.2, 0.3]))
+    assert (i.low, i.high) == pytest.approx((low, high))
+
+
+def test_seed_level_t_interval_ignores_clip_noise_the_bootstrap_carries_it():
+    rng = np.random.default_rng(7)
+    # every seed has the same mean difference, but items scatter around it
+    b = [rng.random(40) for _ in range(4)]
+    noise = rng.normal(0, 0.3, size=40)
+    a = [x + 0.1 + noise - noise.mean() for x in b]
+    groups = [np.arange(40) // 4] * 4
+    t = seed_level_difference(a, b).interval
+    assert t.low == pytest.approx(0.1) and t.high == pytest.approx(0.1)
+    boot = seed_level_difference(a, b, groups, method="bootstrap", n_boot=1000).interval
+    assert boot.method == "two-level bootstrap" and boot.n_groups == 4
+    assert boot.low < 0.1 < boot.high
+    assert boot == seed_level_difference(a, b, groups, method="bootstrap", n_boot=1000).interval
+
+
+def test_two_level_bootstrap_spans_the_seeds_when_items_agree():
+    a, b = _three_seeds()  # within a seed both items have the same difference
+    boot = seed_level_difference(a, b, method="bootstrap", n_boot=4000).interval
+    assert 0.1 - 1e-9 <= boot.low < 0.2 < boot.high <= 0.3 + 1e-9

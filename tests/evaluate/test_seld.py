@@ -96,3 +96,16 @@ def test_seld_results_with_reference_row(tiny_run, standin):
     assert 0.0 <= f.value <= 1.0 and f.n == 1 and math.isnan(f.low)  # one test recording: no jackknife
     assert f.details["reference"] == DCASE2024_FOA_BASELINE and "NOT measured here" in f.details["reference"]["what"]
     assert f.details["train_frames"] == 20  # one 2-s training recording
+
+
+def test_seld_skips_a_malformed_label_file_and_still_scores(tiny_run, tmp_path):
+    from avsa.evaluate.seld import evaluate_seld
+
+    root = make_starss23(tmp_path / "STARSS23", per_split=2, seconds=1.0, width=32)
+    bad = sorted((root / starss23.METADATA_DIR / "dev-train-sony").glob("*.csv"))[0]
+    bad.write_text("0,cat,0,10,0,100\n")
+    with pytest.warns(UserWarning, match=f"skipped {bad.stem}"):
+        results = evaluate_seld(load_pretrained(tiny_run), root, epochs=2)
+    (skipped,) = results[0].details["skipped"]
+    assert skipped["item"] == bad.stem and f"{bad.name}: line 1: class 'cat'" in skipped["problem"]
+    assert results[0].n == 2  # both test recordings scored

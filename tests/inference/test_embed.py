@@ -17,9 +17,22 @@ def test_embed_cli_writes_one_npz_per_file_and_skips_bad_files(tiny_run, synthet
     p = load_pretrained(tiny_run)
     assert data["audio"].shape[1] == p.dim and len(data["audio_timestamps"]) == data["audio"].shape[0]
     assert "broken.flac" in capsys.readouterr().out
-    assert main(["embed", str(tiny_run), str(video), "--out", str(out), "--modality", "video",
-                 "--projection", "equirect"]) == 0
-    assert np.load(out / f"{video.stem}.npz")["video"].shape[1] == p.dim
+    assert main(["embed", str(tiny_run), str(video), "--out", str(tmp_path / "v"), "--modality", "video"]) == 0
+    assert np.load(tmp_path / "v" / f"{video.stem}.npz")["video"].shape[1] == p.dim
+
+
+def test_embed_refuses_to_overwrite_before_any_work(tiny_run, synthetic_cache, tmp_path, capsys):
+    clip = Cache(synthetic_cache).clips("test")[0]
+    audio = synthetic_cache / clip.audio
+    out = tmp_path / "emb"
+    out.mkdir()
+    (out / f"{audio.stem}.npz").write_bytes(b"keep me")
+    assert main(["embed", str(tiny_run), str(audio), "--out", str(out), "--hop", "0.5"]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / f"{audio.stem}.npz").read_bytes() == b"keep me"
+    assert main(["embed", str(tiny_run), str(audio), "--out", str(out), "--hop", "0.5", "--overwrite"]) == 0
+    assert np.load(out / f"{audio.stem}.npz")["audio"].ndim == 2
+    assert sorted(p.name for p in out.iterdir()) == [f"{audio.stem}.npz"]  # no temporaries left
 
 
 def test_embed_never_writes_two_inputs_to_one_file(tiny_run, synthetic_cache, tmp_path, capsys):

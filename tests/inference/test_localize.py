@@ -37,6 +37,23 @@ def test_model_scores_cover_the_grid_and_the_heatmap_is_drawn(tiny_run, syntheti
     assert out.stat().st_size > 5000
 
 
+def test_localize_writes_to_the_current_folder_and_never_overwrites(tiny_run, synthetic_cache, tmp_path,
+                                                                    monkeypatch, capsys):
+    clip = Cache(synthetic_cache).clips("test")[0]
+    video = synthetic_cache / clip.video
+    before = sorted(p.name for p in video.parent.iterdir())
+    monkeypatch.chdir(tmp_path)
+    assert main(["localize", str(tiny_run), str(video), "--grid", "8x3"]) == 0
+    png = tmp_path / f"{video.stem}-localization.png"
+    assert png.stat().st_size > 5000
+    assert sorted(p.name for p in video.parent.iterdir()) == before  # nothing written beside the data
+    png.write_bytes(b"keep me")
+    assert main(["localize", str(tiny_run), str(video), "--grid", "8x3"]) == 1
+    assert "--overwrite" in capsys.readouterr().err and png.read_bytes() == b"keep me"
+    assert main(["localize", str(tiny_run), str(video), "--grid", "8x3", "--overwrite"]) == 0
+    assert png.stat().st_size > 5000 and sorted(p.name for p in tmp_path.iterdir()) == [png.name]
+
+
 def test_an_intensity_oracle_finds_the_sounding_objects(tiny_run, synthetic_cache):
     """The hit-rate machinery on the synthetic world, scored by the FOA intensity direction."""
 

@@ -53,14 +53,17 @@ def test_rotated_foa_input_equals_rotating_first(tiny_run):
     assert p.foa_input(foa[:, 0]).shape == (5, 7, 100, 128)  # no rotation: as recorded
 
 
-def test_video_embedding_perspective_and_equirect(tiny_run):
+def test_video_embedding_views(tiny_run):
     p = load_pretrained(tiny_run)
     frames = np.random.default_rng(1).integers(0, 255, (30, 48, 64, 3), dtype=np.uint8)
     emb, t = p.video_embedding(frames, 30.0, hop_s=0.25)
     assert emb.shape[1] == p.dim and len(t) == emb.shape[0] == 3
-    emb2, _ = p.video_embedding(frames, 30.0, hop_s=0.25, projection_type="equirect", azimuth=1.0)
-    again, _ = p.video_embedding(frames, 30.0, hop_s=0.25, projection_type="equirect", azimuth=1.0)
+    assert np.allclose(t, (np.arange(3) * 4 + 4) / 16)
+    emb2, _ = p.video_embedding(frames, 30.0, hop_s=0.25, view="crop", azimuth=1.0)
+    again, _ = p.video_embedding(frames, 30.0, hop_s=0.25, view="crop", azimuth=1.0)
     assert emb2.shape == emb.shape and np.isfinite(emb2).all() and np.array_equal(emb2, again)
+    emb3, _ = p.video_embedding(frames, 30.0, hop_s=0.25, view="perspective")
+    assert emb3.shape == emb.shape
     with pytest.raises(InputError, match="uint8"):
         p.video_embedding(frames.astype(np.float32), 30.0)
 

@@ -100,3 +100,69 @@ def test_not_a_calibration_file(tmp_path):
         calibrate.estimate(noise, RATE, burst_s=BURST, path="x.wav")
     with pytest.raises(MediaError, match="long"):
         calibrate.estimate(noise[:, :100], RATE, burst_s=BURST, path="x.wav")
+
+
+OFFSET_TOLERANCE_S = 0.002  # the offset is found to the sample; AAC may shift it by its priming delay
+
+
+def late(audio, seconds):
+    """The audio ``seconds`` late, cut to its length (a copy whose audio track lags the video)."""
+    n = int(round(seconds * RATE))
+    return np.concatenate([np.zeros((audio.shape[0], n), audio.dtype), audio[:, :audio.shape[1] - n]], axis=1)
+
+
+def fuma_permuted(a):  # raw = [X, W/√2, −Y, Z]
+    w, y, z, x = a
+    return np.stack([x, w / math.sqrt(2.0), -y, z])
+
+
+def test_reference_is_the_rendered_w():
+    _, audio = calibrate.render(burst_s=BURST, width=8, sample_rate=RATE)
+    np.testing.assert_array_equal(calibrate.reference_w(burst_s=BURST, sample_rate=RATE), audio[0])
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.4, -0.1])
+def test_delayed_audio_is_read_with_its_offset(written, delay):
+    """A late (or early) track shifts every burst out of its measuring window unless the offset is removed first."""
+    ambix = io.read_audio(written, layout="raw")
+    raw = late(fuma_permuted(ambix), delay) if delay > 0 else fuma_permuted(ambix)[:, int(-delay * RATE):]
+    c = calibrate.estimate(raw, RATE, burst_s=BURST)
+    assert c.channel_map == "1*1.41421,-2,3,0" and c.normalisation == "fuma"
+    assert c.offset_s == pytest.approx(delay, abs=OFFSET_TOLERANCE_S)
+    assert c.correlation > 0.9 and c.residual < 0.01
+
+
+def test_extra_channels_first_four_or_named(written, tmp_path, capsys):
+    ambix = io.read_audio(written, layout="raw")
+    head_locked = 0.05 * np.random.default_rng(0).standard_normal((2, ambix.shape[1])).astype(np.float32)
+    c = calibrate.estimate(np.concatenate([ambix, head_locked]), RATE, burst_s=BURST)
+    assert c.channel_map == "0,1,2,3" and c.channels == (0, 1, 2, 3)
+    assert any("read the first four" in note for note in c.notes)
+    # FOA after the head-locked pair: --channels names them
+    c = calibrate.estimate(np.concatenate([head_locked, ambix]), RATE, burst_s=BURST, channels=(2, 3, 4, 5))
+    assert c.channel_map == "2,3,4,5" and c.channels == (2, 3, 4, 5)
+    with pytest.raises(InputError, match="--channels 0,1,2,9"):
+        calibrate.estimate(np.concatenate([head_locked, ambix]), RATE, burst_s=BURST, channels=(0, 1, 2, 9))
+    # the CLI on a 6-channel file (FLAC: a 6-channel AAC is 5.1, whose LFE channel 3 is low-passed), 0.4 s late
+    frames = io.read_frames(written)
+    path = tmp_path / "headlocked.mp4"
+    io.write_av(path, frames, 16.0, audio=late(np.concatenate([ambix, head_locked]), 0.4), sample_rate=RATE,
+                audio_codec="flac")
+    assert main(["calibrate", "read", str(path), "--burst", str(BURST)]) == 0
+    out = capsys.readouterr().out
+    assert "audio offset +0.400 s" in out and "read the first four as FOA" in out and "channel map: 0,1,2,3" in out
+    assert main(["calibrate", "read", str(path), "--burst", str(BURST), "--channels", "0,1,2,3"]) == 0
+    assert "read the first four" not in capsys.readouterr().out
+
+
+def test_not_foa_is_refused_with_its_residual(written):
+    from avsa.spatial.ambisonics import rotate
+    from avsa.spatial.sphere import yaw
+
+    ambix = io.read_audio(written, layout="raw")
+    turned = rotate(ambix, yaw(math.radians(30.0))).numpy()  # every dipole channel mixes two components
+    with pytest.raises(MediaError, match=r"leaves a relative fit residual of 0\.\d\d .*not first-order Ambisonics"):
+        calibrate.estimate(turned, RATE, burst_s=BURST, path="turned.wav")
+    skewed = ambix * np.array([[1.0], [1.0], [1.0], [0.6]], np.float32)  # X at 0.6: no normalisation does that
+    with pytest.raises(MediaError, match=r"different gains relative to W .*0\.6\d\d \(raw 3\)"):
+        calibrate.estimate(skewed, RATE, burst_s=BURST, path="skewed.wav")

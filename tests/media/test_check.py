@@ -84,7 +84,7 @@ def test_synth_prepare_check_end_to_end(tmp_path, capsys):
     world, cache = tmp_path / "world", tmp_path / "cache"
     assert main(["synth", "--out", str(world), "--videos", "2", "--duration", "1", "--width", "128",
                  "--convention", "fuma"]) == 0
-    assert main(["prepare", str(world), "--out", str(cache), "--width", "128"]) == 0
+    assert main(["prepare", str(world), "--out", str(cache), "--width", "128", "--ground-truth"]) == 0
     raw = {row.name: row for row in check_paths([world])}
     cached = {row.name: row for row in check_paths([cache])}
     assert {row.convention for row in raw.values()} == {"fuma"}  # the files as written

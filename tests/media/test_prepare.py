@@ -207,7 +207,7 @@ def test_groundtruth_is_sliced_into_the_cache(tmp_path):
     track = ObjectTrack(0, "cat", True, 0.5, np.linspace(0, 1, 32), np.zeros(32))
     GroundTruth(seed=1, scene="s", fps=FPS, duration_s=2.0, width=WIDTH, height=HEIGHT, sample_rate=SR,
                 frame_times_s=times, objects=[track]).save(src / "g.json")
-    options = PrepareOptions(width=WIDTH, clip_s=1.0)
+    options = PrepareOptions(width=WIDTH, clip_s=1.0, ground_truth=True)
     prepare(src, tmp_path / "cache", options=options, progress=False)
     cache = Cache(tmp_path / "cache")
     second = cache.groundtruth(cache.clip("g_c001"))

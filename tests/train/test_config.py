@@ -44,11 +44,25 @@ def test_overrides_with_dotted_keys_and_types():
         ("data.num_workers=many", "num_workers"),
         ("data.random_elevation_deg=95", "random_elevation_deg must lie in"),
         ("data.random_elevation_deg=nan", "random_elevation_deg must lie in"),
+        ("data.crop_size=7", r"data.crop_size must lie in \[16, 1024\] pixels, got 7"),
+        ("data.crop_size=0", r"data.crop_size must lie in \[16, 1024\]"),
+        ("data.n_frames=1", r"data.n_frames must lie in \[8, 256\], got 1"),
+        ("data.window_s=0", "data.window_s must be a positive number"),
+        ("avsa.lr=0.001 #x", r"avsa.lr: expected float, got '0.001 #x'"),
+        ("stages=[avc, avsa] #x", "quote the item"),
+        ("data.split=[a", "not a valid value"),
     ],
 )
 def test_bad_config_is_a_clear_error(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("tiny/baseline", [override])
+
+
+def test_a_hash_in_an_override_value_is_kept():
+    cfg = load_config("tiny/baseline", ["data.clips=lists/take #2.txt", "data.cache=take#3",
+                                        "data.detector='yolo #2'", "data.split=test"])
+    assert cfg.data.clips == "lists/take #2.txt" and cfg.data.cache == "take#3"
+    assert cfg.data.detector == "yolo #2" and cfg.data.split == "test"
 
 
 def test_missing_config_file_names_it(tmp_path):
@@ -99,3 +113,53 @@ def test_random_crop_elevation_range_reaches_the_training_crops(synthetic_cache)
     narrow, wide = elevations(10), elevations(60)
     assert np.abs(narrow).max() <= 10.0 + 1e-3
     assert np.abs(wide).max() <= 60.0 + 1e-3 and np.abs(wide).max() > 10.0
+
+
+# ---------------------------------------------------------------- configs that compose
+
+def test_every_row_resolves_to_the_flat_config_it_replaced():
+    """Each packaged row, its ``base:`` resolved, gives exactly the flat file it was before bases.
+
+    ``flat_configs.json`` holds the mappings of the 20 flat YAML files as they were (dumped once,
+    before the rows were rewritten over ``_base.yaml``).
+    """
+    import json
+    from pathlib import Path
+
+    from avsa.train.config import read_config_file, resolve_config_path
+
+    flat = json.loads((Path(__file__).parent / "flat_configs.json").read_text())
+    assert sorted(flat) == packaged_configs()
+    for name, expected in flat.items():
+        assert read_config_file(resolve_config_path(name)) == expected, name
+        assert to_dict(load_config(name)) == to_dict(from_dict(TrainConfig, expected).validate()), name
+
+
+def test_list_configs_does_not_list_bases():
+    assert not [n for n in packaged_configs() if n.split("/")[-1].startswith("_")]
+
+
+def test_a_base_is_merged_section_by_section(tmp_path):
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "root.yaml").write_text("seed: 3\ndata:\n  crops: objects\n  features: iv\n")
+    (tmp_path / "mid.yaml").write_text("base: common/root\navsa:\n  steps: 7\n")
+    (tmp_path / "row.yaml").write_text("base: mid.yaml\nname: row\ndata:\n  features: mel\n")
+    cfg = load_config(tmp_path / "row.yaml", ["avsa.steps=9"])
+    assert (cfg.name, cfg.seed, cfg.data.crops, cfg.data.features, cfg.avsa.steps) == ("row", 3, "objects", "mel", 9)
+
+
+def test_unknown_and_cyclic_bases_are_errors_naming_the_file(tmp_path):
+    row = tmp_path / "row.yaml"
+    row.write_text("base: nowhere\n")
+    with pytest.raises(ConfigError, match=r"row\.yaml: base 'nowhere' not found"):
+        load_config(row)
+    (tmp_path / "a.yaml").write_text("base: b\n")
+    (tmp_path / "b.yaml").write_text("base: a\n")
+    with pytest.raises(ConfigError, match=r"a\.yaml: the bases form a cycle"):
+        load_config(tmp_path / "a.yaml")
+    row.write_text("base: row\n")
+    with pytest.raises(ConfigError, match=r"row\.yaml: the bases form a cycle"):
+        load_config(row)
+    row.write_text("base: [x]\n")
+    with pytest.raises(ConfigError, match=r"row\.yaml: base: expected the name"):
+        load_config(row)

@@ -12,6 +12,7 @@ from pathlib import Path
 from avsa.errors import InputError
 from avsa.data.avcheck import check_av
 from avsa.media.check import check_validity
+from avsa.media.outputs import check_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,11 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--av", action="store_true",
                         help="audio-visual convention check of prepared caches (audio intensity vs detections)")
     parser.add_argument("--detections", default=None, help="with --av: detector folder (default: the only one)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --csv / --out file (default: refuse)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.subset and args.out is None:
         raise InputError("--subset needs --out LIST")
+    for output in (args.csv, args.out):
+        if output is not None:
+            check_output(output, overwrite=args.overwrite)
     if args.av:
         check_av(list(args.paths), detections=args.detections)
         return 0

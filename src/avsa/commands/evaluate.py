@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from avsa.evaluate.probe import MODES
 from avsa.evaluate.tasks import ALL_TASKS, evaluate_tasks
 
 
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", default=None, help="training cache for indomain (default: the run's)")
     parser.add_argument("--split", type=int, default=None,
                         help="UCF101/HMDB51 split 1-3, TAU fold 1, EigenScape fold 1-4 (default: all pooled)")
-    parser.add_argument("--mode", choices=("linear", "finetune"), default="linear",
+    parser.add_argument("--mode", choices=MODES, default="linear",
                         help="frozen encoder + linear classifier, or full fine-tuning")
     parser.add_argument("--clips", type=int, default=4, help="clips/windows per item of a real dataset")
     parser.add_argument("--epochs", type=int, default=50, help="classifier epochs")

@@ -17,7 +17,7 @@ from avsa.inference.localize import localize_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint .pt or run folder")
+    parser.add_argument("checkpoint", help="saved model folder (avsa export), run folder or checkpoint .pt")
     parser.add_argument("video", type=Path, help="a 360° video with FOA (a prepared clip, or any file)")
     parser.add_argument("--audio", type=Path, help="separate audio file (default: the video's track, or the "
                                                    "prepared clip's .flac beside it)")
@@ -28,7 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score", choices=("spatial", "alignment"), default="spatial",
                         help="spatial: the crop's video picks its own audio rotation among four (default); "
                              "alignment: the crop's alignment with its own audio")
-    parser.add_argument("--out", type=Path, default=None, help="PNG (default: VIDEO stem + -localization.png)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="PNG to write (default: VIDEO stem + -localization.png in the current folder; "
+                             "never beside the video). Frames are decoded at the model's equirect width and "
+                             "scored with gnomonic crops at every grid direction.")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
     parser.add_argument("--cache", type=Path, help="(unused: kept for scripts) ")
     parser.add_argument("--device", default=None)
 
@@ -39,5 +43,6 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise InputError(f"--grid {args.grid!r}: expected AZxEL, e.g. 36x9") from None
     localize_file(args.checkpoint, args.video, audio=args.audio, layout=args.layout, time_s=args.time,
-                  grid=(n_az, n_el), fov_deg=args.fov_deg, score=args.score, out=args.out, device=args.device)
+                  grid=(n_az, n_el), fov_deg=args.fov_deg, score=args.score, out=args.out, device=args.device,
+                  overwrite=args.overwrite)
     return 0

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split list (file stem = split name, one source/id per line); repeatable")
     parser.add_argument("--equirect", action="store_true",
                         help="treat frames without spherical metadata (e.g. 16:9) as full-sphere equirect")
+    parser.add_argument("--ground-truth", action="store_true",
+                        help="read <stem>.json beside each video as avsa ground truth (the synthetic world of "
+                        "avsa synth); off by default, so other apps' sidecar files are left alone")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         width=args.width, fps=args.fps, sample_rate=args.sample_rate, clip_s=args.clip_seconds,
         min_clip_s=args.min_clip_seconds, layout=args.layout,
         min_loudness_db=args.min_loudness_db, equirect=args.equirect, channel_map=args.channel_map,
+        ground_truth=args.ground_truth,
     )
     manifest = prepare_cache(args.src, args.out, options=options, jobs=args.jobs, shard=parse_shard(args.shard),
                              split_files=args.split_file)

@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from avsa.media.synth.config import CONVENTIONS, PROJECTIONS, SynthConfig
+from avsa.media.outputs import check_output_folder
 from avsa.media.synth.world import AUDIO_CODECS, write_world
 
 
@@ -35,9 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-sources", type=int, default=defaults.max_sources)
     parser.add_argument("--max-distractors", type=int, default=defaults.max_distractors)
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a non-empty --out folder, replacing files of the same name (default: refuse)")
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_folder(args.out, overwrite=args.overwrite)
     config = SynthConfig(duration_s=args.duration, width=args.width, fps=args.fps,
                          sample_rate=args.sample_rate, convention=args.convention,
                          projection=args.projection, max_sources=args.max_sources,

@@ -20,7 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--config", help="YAML file, or a packaged config such as tiny/foa-iv or full/baseline")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
-    parser.add_argument("--run-dir", help="write the run here instead of OUT/NAME-TIMESTAMP")
+    parser.add_argument("--run-dir", help="write the run here instead of OUT/NAME-TIMESTAMP (a folder that "
+                        "holds a run is continued only with the same config)")
+    parser.add_argument("--new-run", action="store_true",
+                        help="if --run-dir already holds a run, write a new one to RUN_DIR-2, -3 … instead")
     parser.add_argument("--list-configs", action="store_true", help="list the packaged configs and exit")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override config values (dotted keys)")
 
@@ -43,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config, args.overrides)
         if not config.data.cache:
             raise ConfigError("data.cache is not set: add data.cache=PATH (a folder made by avsa prepare)")
-        run_dir = train(config, run_dir=args.run_dir)
+        run_dir = train(config, run_dir=args.run_dir, new_run=args.new_run)
     print(f"run folder: {run_dir}")
     return 0

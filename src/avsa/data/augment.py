@@ -116,7 +116,7 @@ def color_jitter(frames: torch.Tensor, jitter: torch.Tensor) -> torch.Tensor:
     colour about the grey axis by h turns. All four are linear in the pixel,
     so they compose into ``y = c·b·H·S·x + (1 − c)·b·m`` (H·1 = S·1 = 1),
     clamped to [0, 1] once — one batched product instead of four passes and an
-    HSV round trip (≈ 10× cheaper on a CPU). Differences from torchvision's
+    HSV round trip. Differences from torchvision's
     ColorJitter: a fixed order, no clamping between the steps, and a hue shift
     that equals the HSV shift at multiples of 1/3 turn and approximates it in
     between. Identity parameters (1, 1, 1, 0) return the frames unchanged.

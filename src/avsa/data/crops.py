@@ -50,7 +50,9 @@ QUADRANTS: tuple[tuple[float, float], ...] = (
 to the sector with ``low < azimuth <= high`` (so 0 is right-front, 90° left-front)."""
 
 DEFAULT_FOV_RANGE = (math.radians(25.0), math.radians(76.0))
-DEFAULT_ELEVATION_RANGE = (math.radians(-30.0), math.radians(30.0))
+DEFAULT_ELEVATION_DEG = 30.0
+"""Random crops draw their elevation uniformly in ± this many degrees unless told otherwise (the baseline's)."""
+DEFAULT_ELEVATION_RANGE = (math.radians(-DEFAULT_ELEVATION_DEG), math.radians(DEFAULT_ELEVATION_DEG))
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,8 @@ def in_memory_budget(processes: int = 1) -> int:
 
     :data:`IN_MEMORY_SHARE` of the physical memory split over the processes
     that each hold a store (training processes × decoding workers), at most
-    :data:`IN_MEMORY_BYTES` each. The demo's training cache (51 clips of 10 s,
-    256×128 at 16 fps) needs about 1 GB; decoding it window by window instead
-    cost 190 ms of every 535-ms step on 2 cores.
+    :data:`IN_MEMORY_BYTES` each. Decoding a cache window by window instead is
+    timed in docs/performance.md.
     """
     try:
         physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

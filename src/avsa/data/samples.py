@@ -92,7 +92,8 @@ def audio_features(x: torch.Tensor, features: str, *, sample_rate: int) -> torch
     return spatial_features.feature_stack(x, sample_rate, features=features)
 
 
-def crop_audio_features(raw, fmt: str, features: str, *, sample_rate: int, augment: bool = True) -> torch.Tensor:
+def crop_audio_features(raw, fmt: str, features: str, *, sample_rate: int, augment: bool = True,
+                        foa: torch.Tensor | None = None) -> torch.Tensor:
     """Features of every crop's audio, from one analysis of each clip.
 
     Equal (up to rounding) to ``audio_features(audio_format(rotated_audio(raw), fmt), features)``
@@ -116,6 +117,9 @@ def crop_audio_features(raw, fmt: str, features: str, *, sample_rate: int, augme
         Hz.
     augment : bool
         As :func:`rotated_audio`.
+    foa : torch.Tensor, (B, 4, N), optional
+        Another sound field to put through the crops' transforms instead of
+        ``raw.foa`` (e.g. another clip's, for :func:`other_clip_foa`).
 
     Returns
     -------
@@ -123,8 +127,21 @@ def crop_audio_features(raw, fmt: str, features: str, *, sample_rate: int, augme
     """
     if features not in FEATURES:
         raise ConfigError(f"unknown audio features {features!r}; expected {', '.join(FEATURES)}")
-    return spatial_features.feature_stack_mixed(raw.foa, crop_mixing(raw, fmt, augment=augment), sample_rate,
+    foa = raw.foa if foa is None else foa
+    return spatial_features.feature_stack_mixed(foa, crop_mixing(raw, fmt, augment=augment), sample_rate,
                                                 features=features)
+
+
+def other_clip_foa(foa: torch.Tensor) -> torch.Tensor:
+    """Each clip's sound field replaced by the next clip's in the batch: (B, 4, N) → (B, 4, N).
+
+    Put through a clip's own crop transforms (``crop_audio_features(raw, …, foa=…)``)
+    this gives another clip's sound rotated to the same crops: the sound
+    negatives of training and the control of evaluation. Needs B ≥ 2 clips.
+    """
+    if foa.shape[0] < 2:
+        raise InputError(f"another clip's sound needs at least 2 clips in the batch, got {foa.shape[0]}")
+    return foa.roll(1, dims=0)
 
 
 def crop_video(raw, *, crop_size: int = 112, augment: bool = True) -> torch.Tensor:
@@ -292,6 +309,15 @@ class SampleBuilder(nn.Module):
         video, audio = build_batch(raw, fmt=self.fmt, features=self.features, crop_size=self.crop_size,
                                    sample_rate=self.sample_rate, stats=None, normalize=False,
                                    augment=self.augment)
+        return video, self._normalized(audio)
+
+    def other_audio(self, raw) -> torch.Tensor:
+        """(B, K, C, 100, 128): the next clip's sound (:func:`other_clip_foa`) through this batch's crops."""
+        audio = crop_audio_features(raw, self.fmt, self.features, sample_rate=self.sample_rate,
+                                    augment=self.augment, foa=other_clip_foa(raw.foa))
+        return self._normalized(audio)
+
+    def _normalized(self, audio: torch.Tensor) -> torch.Tensor:
         if self.normalize:
             audio = apply_stats(audio, self.mean.to(audio.dtype), self.std.to(audio.dtype))
-        return video, audio
+        return audio

@@ -10,6 +10,9 @@ Fixed windows of the test split (no augmentation), four crops per window
   replaced by another clip's, rotated to the same crops (a control, chance
   25%): what stays above chance does not come from this clip's sound, e.g. a
   crop's look matched to its direction or elevation.
+- ``avsa-sound-dependent``: the headline, AVSA contrastive minus its control
+  on the same crops (points; 0 for a model that ignores the sound), with a
+  paired interval.
 - ``avc-contrastive``: does the audio of a window's crop k pick the video of
   crop k of its own clip among ``group`` windows, one per clip? (chance
   1/group). All four crops count, per crop kind in ``details``; an AVSA
@@ -35,7 +38,7 @@ import torch
 
 from avsa.data.loader import KINDS, SampleDataset, collate
 from avsa.data.samples import audio_format, crop_video, rotated_audio
-from avsa.evaluate.intervals import bootstrap_interval
+from avsa.evaluate.intervals import bootstrap_interval, paired_difference
 from avsa.inference.pretrained import Pretrained
 from avsa.evaluate.results import Result
 from avsa.media.cache import Cache
@@ -240,6 +243,15 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
     results["avsa-contrastive-other-audio"] = _result(
         "avsa-contrastive-other-audio", other.ravel(), crop_groups, chance=0.25, checkpoint=ckpt, seed=seed,
         details={"audio": "each window's sound field replaced by another clip's, rotated to the same crops"})
+    # what the clip's own sound decides: AVSA minus its control, paired crop by crop
+    paired = paired_difference(hit.ravel().astype(float), other.ravel().astype(float), groups=crop_groups, seed=seed)
+    d = paired.interval
+    results["avsa-sound-dependent"] = Result(
+        task="avsa-sound-dependent", value=d.estimate, low=d.low, high=d.high, n=d.n, n_groups=d.n_groups,
+        metric="accuracy difference", chance=0.0, checkpoint=ckpt,
+        details={"of": "avsa-contrastive minus avsa-contrastive-other-audio", "p_value": paired.p_value,
+                 "interval": "paired cluster bootstrap: the same crops with and without the clip's own sound, "
+                             "the windows of a clip resampled together"})
 
     # AVC contrastive: crop k's audio of a window picks the same crop's video of its own clip among
     # `group` windows of distinct clips; each window's crops go through the heads together (its context)

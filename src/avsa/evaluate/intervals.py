@@ -10,6 +10,10 @@
   bootstrap p-value; experiments use it to say whether a claim holds.
 - :func:`accuracy_interval` — Wilson when items are independent, else the
   cluster bootstrap.
+- :func:`seed_level_difference` — A − B for models trained with several
+  seeds (A and B of one seed scored on the same items): an interval over the
+  seeds' mean differences, so training's own spread is in it (a t-interval,
+  or a two-level bootstrap of seeds, then groups within each seed).
 
 Bootstrap intervals are percentile intervals. Resampling is done with
 multinomial group weights, so the cost is ``O(n_boot · n_groups)``.
@@ -38,7 +42,9 @@ class Interval:
         Number of independent units resampled (= ``n`` without groups).
     confidence : float
     method : str
-        ``"wilson"`` or ``"bootstrap"`` / ``"cluster-bootstrap"``.
+        ``"wilson"``, ``"bootstrap"`` / ``"cluster-bootstrap"``, or for
+        :func:`seed_level_difference` ``"t over seeds"`` /
+        ``"two-level bootstrap"``.
     """
 
     estimate: float
@@ -221,3 +227,109 @@ def accuracy_interval(correct, *, groups=None, n_boot: int = 2000, confidence: f
     if groups is None or np.unique(np.asarray(groups)).size == correct.size:
         return wilson_interval(int(correct.sum()), correct.size, confidence=confidence)
     return bootstrap_interval(correct, groups=groups, n_boot=n_boot, confidence=confidence, seed=seed)
+
+
+@dataclass(frozen=True)
+class SeedLevelDifference:
+    """A − B over training seeds.
+
+    Attributes
+    ----------
+    interval : Interval
+        Of the mean over seeds of the per-seed differences; ``n`` is the
+        number of items summed over seeds, ``n_groups`` the number of seeds.
+    per_seed : tuple of float
+        d_s = mean over seed s's items of (a − b), one per seed, in input order.
+    """
+
+    interval: Interval
+    per_seed: tuple[float, ...]
+
+
+def seed_level_difference(per_seed_a, per_seed_b, groups_per_seed=None, *, method: str = "t",
+                          confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> SeedLevelDifference:
+    """Mean over seeds of the paired difference A − B, with an interval that carries training's spread.
+
+    For each seed s, models A and B trained with seed s are scored on the same
+    items, and d_s = mean(a_s − b_s). Every seed weighs the same; the estimate
+    is d̄ = mean over seeds of d_s.
+
+    Parameters
+    ----------
+    per_seed_a, per_seed_b : sequence of array_like, S entries of shape (n_s,)
+        Per-item scores of A and of B, one array per seed, aligned item by
+        item within a seed. S ≥ 2.
+    groups_per_seed : sequence of array_like, S entries of shape (n_s,), optional
+        Group label of each item (clip, scene); used by the two-level
+        bootstrap only, which resamples whole groups within a seed.
+    method : {"t", "bootstrap"}
+        ``"t"``: d̄ ± t_{(1+confidence)/2, S−1} · sd(d_s) / sqrt(S), sd with
+        S − 1 in the denominator (``Interval.method`` "t over seeds").
+        ``"bootstrap"``: percentile interval of a two-level bootstrap — draw
+        S seeds with replacement, then for each draw resample that seed's
+        groups (items without ``groups_per_seed``) with replacement and take
+        its mean difference; a replicate is the mean of the S draws
+        (``Interval.method`` "two-level bootstrap").
+    confidence : float
+        Two-sided level in (0, 1).
+    n_boot, seed
+        Replicates and random seed of the bootstrap (same seed → same interval).
+
+    Returns
+    -------
+    SeedLevelDifference
+
+    Raises
+    ------
+    InputError
+        Fewer than 2 seeds, mismatched shapes, non-finite scores, an unknown
+        ``method``.
+
+    Notes
+    -----
+    The clip-level interval of :func:`paired_difference` treats the trained
+    models as fixed; with a few seeds whose d_s differ by more than the
+    clip-to-clip noise, only an interval over seeds says whether another set
+    of seeds would agree.
+    """
+    if method not in ("t", "bootstrap"):
+        raise InputError(f"method must be 't' or 'bootstrap', got {method!r}")
+    _z(confidence)
+    if len(per_seed_a) != len(per_seed_b):
+        raise InputError(f"a and b must have the same seeds, got {len(per_seed_a)} and {len(per_seed_b)}")
+    n_seeds = len(per_seed_a)
+    if n_seeds < 2:
+        raise InputError(f"an interval over seeds needs at least 2 seeds, got {n_seeds}")
+    if groups_per_seed is not None and len(groups_per_seed) != n_seeds:
+        raise InputError(f"groups_per_seed must have one entry per seed ({n_seeds}), got {len(groups_per_seed)}")
+    diffs = []
+    for s, (a, b) in enumerate(zip(per_seed_a, per_seed_b)):
+        a, b = _check_values(a, f"a of seed {s}"), _check_values(b, f"b of seed {s}")
+        if a.shape != b.shape:
+            raise InputError(f"seed {s}: a and b must score the same items, got {a.size} and {b.size}")
+        diffs.append(a - b)
+    per_seed = np.array([d.mean() for d in diffs])
+    estimate = float(per_seed.mean())
+    n_items = sum(d.size for d in diffs)
+    if method == "t":
+        half = (_scipy_stats.t.ppf(0.5 + confidence / 2, df=n_seeds - 1)
+                * per_seed.std(ddof=1) / np.sqrt(n_seeds))
+        interval = Interval(estimate, estimate - float(half), estimate + float(half), n_items, n_seeds,
+                            confidence, "t over seeds")
+        return SeedLevelDifference(interval, tuple(float(d) for d in per_seed))
+    if n_boot < 1:
+        raise InputError(f"n_boot must be ≥ 1, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    # outer level: which seed each of the S draws of a replicate is (n_boot, S)
+    drawn = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    boots = np.zeros(n_boot)
+    for s, d in enumerate(diffs):
+        sums, counts = _group_sums(d[None], None if groups_per_seed is None else groups_per_seed[s])
+        # inner level: an independent resample of seed s's groups for every draw of it
+        inner = _boot_means(sums, counts, n_boot=n_boot * n_seeds, seed=int(rng.integers(2**31)))[0]
+        boots += np.where(drawn == s, inner.reshape(n_boot, n_seeds), 0.0).sum(axis=1)
+    boots /= n_seeds
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(boots, [alpha, 1 - alpha])
+    interval = Interval(estimate, float(low), float(high), n_items, n_seeds, confidence, "two-level bootstrap")
+    return SeedLevelDifference(interval, tuple(float(d) for d in per_seed))

@@ -44,7 +44,7 @@ from pathlib import Path
 import yaml
 
 from avsa.errors import AvsaError, InputError
-from avsa.evaluate.results import Result, load_results
+from avsa.evaluate.results import PERCENT_METRICS, Result, load_results
 from avsa.models.build import STAGES
 from avsa.train.checkpoint import CONFIG_FILE, EVAL_DIR, METRICS_FILE
 from avsa.train.config import TrainConfig, from_dict
@@ -82,8 +82,13 @@ TABLES = (
         TaskSpec("avc-contrastive", "AVC contrastive", _KINDS),
         TaskSpec("avsa-contrastive", "AVSA contrastive", _KINDS),
         TaskSpec("avsa-contrastive-other-audio", "AVSA contrastive, another clip's sound (control)"),
+        TaskSpec("avsa-sound-dependent", "AVSA decided by the sound (AVSA − control, points)"),
         TaskSpec("avsa-contrastive-jittered", "AVSA contrastive, ground truth jittered 15°", _KINDS),
+        TaskSpec("avsa-contrastive-other-audio-jittered", "control, ground truth jittered 15°"),
+        TaskSpec("avsa-sound-dependent-jittered", "decided by the sound, ground truth jittered 15°"),
         TaskSpec("avsa-contrastive-new-world", "AVSA contrastive, new world"),
+        TaskSpec("avsa-contrastive-other-audio-new-world", "control, new world"),
+        TaskSpec("avsa-sound-dependent-new-world", "decided by the sound, new world"),
     )),
     TableSpec("action", "Action recognition accuracy (%) (paper Table III)", (
         TaskSpec("synth-video-motion", "Synthetic motion", _CLIP),
@@ -269,11 +274,11 @@ class Table:
 
 
 def _scale(r: Result) -> float:
-    return 100.0 if r.metric == "accuracy" else 1.0
+    return 100.0 if r.metric in PERCENT_METRICS else 1.0
 
 
 def _cell(r: Result | None) -> str:
-    return MISSING if r is None else r.cell(percent=r.metric == "accuracy")
+    return MISSING if r is None else r.cell(percent=r.metric in PERCENT_METRICS)
 
 
 def _percent(x: float) -> str:

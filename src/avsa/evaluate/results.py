@@ -24,6 +24,10 @@ from avsa.errors import InputError
 from avsa.train.checkpoint import EVAL_DIR
 
 
+PERCENT_METRICS = ("accuracy", "accuracy difference")
+"""Metrics shown in percent (a difference of accuracies in points); others as they are."""
+
+
 @dataclass
 class Result:
     """One measured figure with its 95% confidence interval."""

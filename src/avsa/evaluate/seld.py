@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,7 +281,8 @@ def evaluate_seld(p: Pretrained, root: str | os.PathLike, *, epochs: int = 50, s
     list of Result
         ``starss23-seld-{segment,frame}-{f,doa,recall}`` (F and recall as fractions, DOA error in
         degrees), intervals by jackknife over test recordings (NaN with fewer than 3). Each result's
-        details carry :data:`DCASE2024_FOA_BASELINE` as ``reference``.
+        details carry :data:`DCASE2024_FOA_BASELINE` as ``reference`` and the recordings that could not be
+        read (a bad label file, audio that does not decode) as ``skipped`` (each also warned about).
     """
     from avsa.evaluate.seld_metrics import FrameSeldMetrics, SegmentSeldMetrics
     from avsa.media import io
@@ -290,13 +292,19 @@ def evaluate_seld(p: Pretrained, root: str | os.PathLike, *, epochs: int = 50, s
         raise InputError(f"--root {root}: not a STARSS23 folder (needs {starss23.AUDIO_DIR}/ and "
                          f"{starss23.VIDEO_DIR}/)")
     data = {"train": [], "test": []}
+    skipped: list[dict] = []
     for source in starss23_sources(root, {}):
         if source.groundtruth is None:
             continue
-        info = io.probe(source.audio)
-        rows = starss23.read_labels(source.groundtruth)
-        n_frames = max(int(math.ceil((info.duration_s or 0) / starss23.FRAME_S - 1e-9)), 1)
-        audio = io.read_audio(source.audio, layout="ambix", sample_rate=p.sample_rate)
+        try:  # one bad recording or label file is listed and skipped, not the end of the evaluation
+            info = io.probe(source.audio)
+            rows = starss23.read_labels(source.groundtruth)
+            n_frames = max(int(math.ceil((info.duration_s or 0) / starss23.FRAME_S - 1e-9)), 1)
+            audio = io.read_audio(source.audio, layout="ambix", sample_rate=p.sample_rate)
+        except AvsaError as exc:
+            warnings.warn(f"SELD: skipped {source.name}: {exc}", stacklevel=2)
+            skipped.append({"item": source.name, "problem": str(exc)})
+            continue
         x = frame_embeddings(p, audio, n_frames)
         data[source.split].append((source.name, x, rows, n_frames))
     if not data["train"] or not data["test"]:
@@ -320,7 +328,7 @@ def evaluate_seld(p: Pretrained, root: str | os.PathLike, *, epochs: int = 50, s
         details = {"granularity": granularity, "head": "linear single-track ACCDOA on the frozen audio encoder",
                    "train_frames": int(len(x)), "test_recordings": len(files), "epochs": epochs,
                    "error_rate": scores.error_rate, "seld_score": scores.seld_score,
-                   "per_class": scores.per_class, "reference": DCASE2024_FOA_BASELINE}
+                   "per_class": scores.per_class, "reference": DCASE2024_FOA_BASELINE, "skipped": skipped}
         for short, key, metric in (("f", "f_score", "f_score"), ("doa", "doa_error_deg", "doa_error_deg"),
                                    ("recall", "recall", "recall")):
             value = getattr(scores, key)

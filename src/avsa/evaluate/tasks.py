@@ -14,7 +14,7 @@ from pathlib import Path
 from avsa.errors import InputError
 from avsa.evaluate.downstream import TASKS, ProbeSettings, check_compatible, evaluate_downstream
 from avsa.inference.pretrained import Pretrained, load_pretrained
-from avsa.evaluate.results import Result, save_result
+from avsa.evaluate.results import PERCENT_METRICS, Result, save_result
 from avsa.train.checkpoint import run_of
 
 ALL_TASKS = ("indomain",) + TASKS + ("starss23",)
@@ -97,7 +97,7 @@ def print_results(results: list[Result], out: str | os.PathLike, *, reference: d
             chance = f"{r.chance:.1f}" if r.chance is not None else "—"
             cell = r.cell(percent=False) + " deg"
         else:
-            cell = r.cell()
+            cell = r.cell(percent=r.metric in PERCENT_METRICS) + (" pts" if r.metric == "accuracy difference" else "")
         print(f"{r.task:<28} {cell:<24} {chance:>8} {r.n:>6}")
         for skipped in r.details.get("skipped", []):
             print(f"  skipped {skipped['item']}: {skipped['problem']}")

@@ -1,19 +1,27 @@
-"""Embeddings of audio/video files with a trained checkpoint, OpenL3-style (``avsa embed``).
+"""Embeddings of audio/video files with a trained model, OpenL3-style (``avsa embed``).
 
-    avsa embed runs/demo FILES... --out emb/ [--modality audio|video|both] [--hop 0.1]
+    avsa embed runs/demo FILES... --out emb/ [--modality audio|video|both] [--hop 0.1] [--overwrite]
 
 Writes ``<out>/<file stem>.npz`` (or, for inputs whose stems collide, a name
 holding as much of their paths as tells them apart: ``e1__x.npz``,
 ``e2__x.npz``; see :func:`output_names`) with ``audio``/``video`` (T, dim) arrays and
 their ``audio_timestamps``/``video_timestamps`` (window centres, seconds).
-The Python API is :func:`avsa.inference.pretrained.load_pretrained` →
-``Pretrained.audio_embedding`` / ``Pretrained.video_embedding``.
+Existing ``.npz`` files are refused before anything is computed unless
+``overwrite``; each file is written under a temporary name and renamed.
+
+Video is streamed (:mod:`avsa.inference.video`): frames are decoded one at a
+time at the model's rate and downscaled to its equirect width right away, so
+memory does not depend on the file's length or resolution. The default view
+of a 360° file, ``around``, is the mean embedding of four gnomonic crops on
+the horizon 90° apart (as an AVSA training clip sees it).
+
+The Python API is ``avsa.load(path)`` → ``Model.embed_audio`` / ``Model.embed_video``
+(:mod:`avsa.inference.model`).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +31,12 @@ from avsa.errors import AvsaError, InputError
 
 
 def embed_file(p, path: Path, *, modality: str, layout: str, hop_s: float, video_hop_s: float,
-               projection: str) -> dict[str, np.ndarray]:
-    """Embeddings of one file; raises an AvsaError naming the file when it cannot be used."""
+               view: str = "around") -> dict[str, np.ndarray]:
+    """Embeddings of one file; raises an AvsaError naming the file when it cannot be used.
+
+    ``view`` is that of :meth:`~avsa.inference.pretrained.Pretrained.video_views`.
+    """
+    from avsa.inference.video import video_file_embedding
     from avsa.media import io
 
     out: dict[str, np.ndarray] = {}
@@ -40,8 +52,7 @@ def embed_file(p, path: Path, *, modality: str, layout: str, hop_s: float, video
     if modality in ("video", "both"):
         if not info.has_video:
             raise AvsaError(f"{path}: no video stream")
-        frames = io.read_frames(path, projection="auto" if projection == "equirect" else "equirectangular")
-        emb, t = p.video_embedding(frames, info.fps, hop_s=video_hop_s, projection_type=projection)
+        emb, t = video_file_embedding(p, path, hop_s=video_hop_s, view=view)
         out["video"], out["video_timestamps"] = emb, t
     return out
 
@@ -82,12 +93,19 @@ def output_names(files: list[Path]) -> list[str]:
 
 
 def embed_files(checkpoint: str | os.PathLike, files: list[Path], out: Path, *, modality: str = "audio",
-                layout: str = "auto", hop_s: float = 0.1, video_hop_s: float = 0.5, projection: str = "perspective",
-                device: str | None = None) -> list[tuple[Path, str]]:
+                layout: str = "auto", hop_s: float = 0.1, video_hop_s: float = 0.5, view: str = "around",
+                device: str | None = None, overwrite: bool = False) -> list[tuple[Path, str]]:
     """``avsa embed``: write the embeddings of every file to ``out`` (see the module docstring); prints a summary.
 
     Arguments after ``out`` are those of :func:`embed_file`; ``device`` that of
-    :func:`~avsa.inference.pretrained.load_pretrained`.
+    :func:`~avsa.inference.pretrained.load_pretrained` (``checkpoint`` may be
+    a checkpoint, a run folder or a saved model folder). ``overwrite`` allows
+    replacing existing ``.npz`` files.
+
+    Raises
+    ------
+    InputError
+        Before any work, if an output file exists and ``overwrite`` is false.
 
     Returns
     -------
@@ -96,22 +114,27 @@ def embed_files(checkpoint: str | os.PathLike, files: list[Path], out: Path, *, 
     """
     from avsa.inference.pretrained import load_pretrained
 
+    from avsa.media.outputs import check_output, safe_output
+
     names = output_names(files)
+    existing = [str(out / name) for name in names if (out / name).exists() and not overwrite]
+    if existing:
+        raise InputError(f"{len(existing)} output file(s) exist already ({', '.join(existing[:3])}"
+                         f"{', ...' if len(existing) > 3 else ''}); pass --overwrite to replace them")
+    for name in names:
+        check_output(out / name, overwrite=overwrite)
     p = load_pretrained(checkpoint, device=device)
-    out.mkdir(parents=True, exist_ok=True)
     failed = []
     for path, name in zip(tqdm(files, desc="embed", unit="file"), names):
         try:
             arrays = embed_file(p, path, modality=modality, layout=layout, hop_s=hop_s,
-                                video_hop_s=video_hop_s, projection=projection)
+                                video_hop_s=video_hop_s, view=view)
         except AvsaError as exc:
             failed.append((path, str(exc)))
             continue
-        target = out / name
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=out)
-        os.close(fd)
-        np.savez(tmp, **arrays)
-        os.replace(tmp, target)
+        with safe_output(out / name, overwrite=overwrite) as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, **arrays)
     done = len(files) - len(failed)
     print(f"embedded {done} of {len(files)} file(s) into {out}")
     for path, problem in failed:

@@ -9,6 +9,12 @@ the model's plain alignment of the crop with its own audio (``"alignment"``). On
 :func:`localization_hit_rate` says how often the peak lands on a sounding object.
 
     avsa localize runs/demo/checkpoints/avsa.pt clip.mp4 --time 3.5 --out heat.png
+
+The frames of the window are decoded at the model's equirect width
+(``Pretrained.equirect_width``), whatever the file's resolution. The PNG goes
+to the current folder unless ``out`` says otherwise (never beside the data),
+an existing file is refused unless ``overwrite``, and it is written under a
+temporary name in its folder and renamed when complete.
 """
 
 from __future__ import annotations
@@ -147,13 +153,14 @@ def draw_heatmap(path: str | os.PathLike, frame: np.ndarray, scores: torch.Tenso
 
 def localize_file(checkpoint: str | os.PathLike, video: Path, *, audio: Path | None = None, layout: str = "ambix",
                   time_s: float | None = None, grid: tuple[int, int] = (36, 9), fov_deg: float = 60.0,
-                  score: str = "spatial", out: Path | None = None, device: str | None = None) -> Path:
+                  score: str = "spatial", out: Path | None = None, device: str | None = None,
+                  overwrite: bool = False) -> Path:
     """``avsa localize``: the heatmap of one window of a 360° video, drawn to a PNG; prints where it peaks.
 
     Parameters
     ----------
     checkpoint : path
-        Checkpoint ``.pt`` or run folder.
+        Saved model folder, checkpoint ``.pt`` or run folder.
     video : Path
         A 360° video with FOA (a prepared clip, or any file).
     audio : Path, optional
@@ -168,16 +175,26 @@ def localize_file(checkpoint: str | os.PathLike, video: Path, *, audio: Path | N
     score : {"spatial", "alignment"}
         As :func:`alignment_map`.
     out : Path, optional
-        The PNG (default: VIDEO stem + ``-localization.png``).
+        The PNG (default: VIDEO stem + ``-localization.png`` in the current folder).
     device : str, optional
+    overwrite : bool
+        Replace an existing PNG.
 
     Returns
     -------
     Path of the PNG.
+
+    Raises
+    ------
+    InputError
+        Before any work, if the PNG exists and ``overwrite`` is false.
     """
     from avsa.media import io
     from avsa.media.groundtruth import load as load_groundtruth
+    from avsa.media.outputs import check_output, safe_output
 
+    out = check_output(Path(out) if out is not None else Path.cwd() / f"{Path(video).stem}-localization.png",
+                       overwrite=overwrite)
     p = load_pretrained(checkpoint, device=device)
     n_az, n_el = grid
     audio_path = audio or (video.with_suffix(".flac") if video.with_suffix(".flac").exists() else video)
@@ -188,7 +205,9 @@ def localize_file(checkpoint: str | os.PathLike, video: Path, *, audio: Path | N
     if start < 0 or start + span > info.duration_s + 1e-6:
         raise MediaError(video, f"window {start:g}–{start + span:g} s is outside the video ({info.duration_s:g} s)")
     frame_start = start + span / 2 - d.n_frames / d.fps / 2
-    frames = io.read_frames(video, start_s=frame_start, duration_s=d.n_frames / d.fps, fps=d.fps)[:d.n_frames]
+    size = (p.equirect_width, p.equirect_width // 2) if (info.width or 0) > p.equirect_width else None
+    frames = io.read_frames(video, start_s=frame_start, duration_s=d.n_frames / d.fps, fps=d.fps,
+                            size=size)[:d.n_frames]
     foa = io.read_audio(audio_path, start_s=start, duration_s=span, sample_rate=d.sample_rate, layout=layout)
     frames_t = torch.as_tensor(frames).permute(0, 3, 1, 2)
     scores, az, el = alignment_map(p, frames_t, torch.as_tensor(foa), grid=(n_az, n_el),
@@ -197,11 +216,11 @@ def localize_file(checkpoint: str | os.PathLike, video: Path, *, audio: Path | N
     gt_path = video.with_suffix(".json")
     if gt_path.exists():
         objects = load_groundtruth(gt_path).at(start + span / 2)
-    out = out or video.with_name(video.stem + "-localization.png")
     middle = frames[len(frames) // 2]
     pa, pe = peak_direction(scores, az, el)
-    draw_heatmap(out, middle, scores, az, el, objects=objects,
-                 title=f"{video.name} at {start + span / 2:.2f} s — peak at θ={math.degrees(pa):.0f}°, "
-                       f"φ={math.degrees(pe):.0f}° ({p.stage.upper()} checkpoint)")
+    with safe_output(out, overwrite=overwrite) as temporary:
+        draw_heatmap(temporary, middle, scores, az, el, objects=objects,
+                     title=f"{video.name} at {start + span / 2:.2f} s — peak at θ={math.degrees(pa):.0f}°, "
+                           f"φ={math.degrees(pe):.0f}° ({p.stage.upper()} model)")
     print(f"wrote {out} (peak at azimuth {math.degrees(pa):.0f}°, elevation {math.degrees(pe):.0f}°)")
     return out

@@ -6,16 +6,16 @@ a device, plus the exact audio front-end of training (format, features and the
 per-band normalisation saved in the checkpoint) and video front-end (crop
 size, ImageNet normalisation)::
 
-    p = load_pretrained("runs/demo/checkpoints/avsa.pt")
+    p = load_pretrained("runs/demo/checkpoints/avsa.pt")   # or a run folder, or a saved model folder
     emb, t = p.audio_embedding(foa, 48000)            # (T, 512·width), (T,) seconds
-    emb, t = p.video_embedding(frames, 30.0)           # perspective video
+    emb, t = p.video_embedding(frames, 30.0)           # 360° video: four crops around the horizon
     v, a = p.encode(video, audio)                      # batched encoder outputs
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from scipy.signal import resample_poly
 from avsa.data.augment import normalize_imagenet
 from avsa.data.normalize import apply_stats
 from avsa.data.samples import audio_features, audio_format
-from avsa.errors import InputError
+from avsa.errors import AvsaError, InputError
 from avsa.spatial import ambisonics, projection
 from avsa.spatial.features import feature_stack_mixed
 from avsa.train.checkpoint import find_checkpoint, load_checkpoint, load_model
@@ -50,6 +50,13 @@ class Pretrained:
         Log-mel normalisation of training (None: trained unnormalised).
     device : torch.device
     checkpoint : str
+        Where it was loaded from (checkpoint file or saved model folder).
+    equirect_width : int
+        Width W (pixels) at which 360° frames are decoded for it (frames W × W/2; see
+        :func:`default_equirect_width`).
+    info : dict
+        What is known of its making: ``commit``, ``step``, and for saved models
+        ``training`` (cache, clips) and ``results`` (see :mod:`avsa.inference.hub`).
     """
 
     config: TrainConfig
@@ -59,6 +66,8 @@ class Pretrained:
     std: torch.Tensor | None
     device: torch.device
     checkpoint: str
+    equirect_width: int = 512
+    info: dict = field(default_factory=dict)
 
     # ----------------------------------------------------------------- shapes
     @property
@@ -177,26 +186,18 @@ class Pretrained:
         return self.model.clip_scores(e)
 
     # ------------------------------------------------------------ embeddings
-    @torch.no_grad()
-    def audio_windows(self, audio, sample_rate: int, *, hop_s: float = 0.1, layout: str = "auto",
-                        batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Encoder inputs of 1-s windows of a recording, every ``hop_s`` seconds.
+    def foa_signal(self, audio, sample_rate: int, *, layout: str = "auto") -> torch.Tensor:
+        """A recording in the model's audio format at the model's rate, ``(C_fmt, N')`` on the device.
 
         Parameters
         ----------
-        audio : array_like, (C, N) or (N,)
-            ``foa`` (4 ch ambiX/SN3D), ``stereo``/``binaural`` (2 ch: L, R) or ``mono`` (1 ch).
+        audio : array_like or torch.Tensor, (C, N) or (N,)
+            ``foa`` (4 ch ambiX: ACN order, SN3D gains), ``stereo``/``binaural`` (2 ch: L, R)
+            or ``mono`` (1 ch).
         sample_rate : int
             Hz of ``audio``; resampled to the model's rate.
-        hop_s : float
-            Seconds between window starts.
         layout : {"auto", "foa", "stereo", "binaural", "mono"}
             ``auto`` decides by channel count (4 → foa, 2 → stereo, 1 → mono).
-
-        Returns
-        -------
-        inputs : torch.Tensor (T, C', 100, 128) on the device
-        timestamps : np.ndarray (T,), window centres in seconds
 
         Raises
         ------
@@ -204,11 +205,15 @@ class Pretrained:
             For a layout the model cannot take: FOA-trained models (ambi, mono beam, stereo
             from FOA) take FOA; 2-channel audio only a stereo-trained model; 1-channel only mono.
         """
+        if isinstance(audio, torch.Tensor):
+            audio = audio.detach().cpu().numpy()
         x = np.asarray(audio, dtype=np.float32)
         if x.ndim == 1:
             x = x[None]
         if x.ndim != 2 or not np.all(np.isfinite(x)):
             raise InputError(f"audio must be a finite (C, N) or (N,) array, got shape {x.shape}")
+        if not (isinstance(sample_rate, (int, np.integer)) or float(sample_rate).is_integer()) or sample_rate <= 0:
+            raise InputError(f"sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
         channels = x.shape[0]
         if layout == "auto":
             layout = {4: "foa", 2: "stereo", 1: "mono"}.get(channels, "?")
@@ -217,28 +222,133 @@ class Pretrained:
         need = INPUT_LAYOUTS[layout]
         if channels != need:
             raise InputError(f"layout {layout!r} needs {need} channels, got {channels}")
-        if sample_rate != self.sample_rate:
+        if int(sample_rate) != self.sample_rate:
             g = np.gcd(int(sample_rate), self.sample_rate)
             x = resample_poly(x, self.sample_rate // g, int(sample_rate) // g, axis=-1).astype(np.float32)
         t = torch.as_tensor(x, device=self.device)
         if layout == "foa":
-            formatted = audio_format(t, self.fmt)
-        elif layout in ("stereo", "binaural"):
+            return audio_format(t, self.fmt)
+        if layout in ("stereo", "binaural"):
             if self.fmt != "stereo":
                 raise InputError(f"this model was trained on {self.fmt!r} audio; 2-channel input needs a "
                                  "stereo-trained model (format=stereo)")
-            formatted = t
-        else:
-            if self.fmt != "mono":
-                raise InputError(f"this model was trained on {self.fmt!r} audio; 1-channel input needs format=mono")
-            formatted = t
+            return t
+        if self.fmt != "mono":
+            raise InputError(f"this model was trained on {self.fmt!r} audio; 1-channel input needs format=mono")
+        return t
+
+    @torch.no_grad()
+    def audio_embedding(self, audio, sample_rate: int, *, hop_s: float = 0.1, layout: str = "auto",
+                        batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings of 1-s windows of a recording every ``hop_s`` seconds, like OpenL3.
+
+        Windows are featurised and encoded ``batch_size`` at a time, so memory
+        beyond the recording itself does not grow with its length. A
+        recording shorter than a window is padded with silence.
+
+        Parameters
+        ----------
+        audio, sample_rate, layout
+            As :meth:`foa_signal`.
+        hop_s : float
+            Seconds between window starts (rounded to whole samples at the model's rate).
+        batch_size : int
+            Windows per encoder call.
+
+        Returns
+        -------
+        embeddings : np.ndarray float32, (T, dim)
+        timestamps : np.ndarray float64, (T,)
+            Window centres in seconds from the start of ``audio``.
+        """
+        if not hop_s > 0:
+            raise InputError(f"hop_s must be positive, got {hop_s!r}")
+        formatted = self.foa_signal(audio, sample_rate, layout=layout)
         n = self.sample_rate  # 1-s windows
         if formatted.shape[-1] < n:
             formatted = F.pad(formatted, (0, n - formatted.shape[-1]))
         hop = max(1, int(round(hop_s * self.sample_rate)))
-        windows = formatted.unfold(-1, n, hop).movedim(-2, 0)  # (W, C, n)
+        windows = formatted.unfold(-1, n, hop).movedim(-2, 0)  # (W, C, n), a view
         times = (np.arange(windows.shape[0]) * hop + n / 2) / self.sample_rate
-        return self.audio_input(windows), times
+        out = []
+        for i in range(0, windows.shape[0], batch_size):
+            _, emb = self.encode(None, self.audio_input(windows[i:i + batch_size]), batch_size=batch_size)
+            out.append(emb.cpu())
+        return torch.cat(out).numpy(), times
+
+    def video_views(self, window: torch.Tensor, *, view: str = "around", azimuth: float = 0.0,
+                    elevation: float = 0.0, fov: float = np.radians(60.0)) -> torch.Tensor:
+        """Encoder inputs of the views of one window of frames.
+
+        Parameters
+        ----------
+        window : torch.Tensor uint8, (T, H, W, 3)
+            The model's ``n_frames`` frames (equirectangular for the 360° views).
+        view : {"around", "crop", "perspective"}
+            ``around``: four gnomonic crops of field of view ``fov`` at azimuths
+            0°, 90°, 180°, −90° and elevation 0 (the four directions of an AVSA
+            training clip); ``crop``: one gnomonic crop at (``azimuth``,
+            ``elevation``); ``perspective``: the centre square, resized (ordinary,
+            non-360° video).
+        azimuth, elevation, fov : float
+            Radians (``crop``; ``fov`` also for ``around``).
+
+        Returns
+        -------
+        torch.Tensor (V, 3, T, S, S) on the device; V = 4 for ``around``, else 1.
+        """
+        clip = window.permute(0, 3, 1, 2)  # (T, 3, H, W)
+        if view == "around":
+            az = torch.tensor([0.0, 0.5, 1.0, -0.5], dtype=torch.float64) * np.pi
+            crops = projection.gnomonic_crop(clip.to(self.device), az, torch.zeros(4, dtype=torch.float64),
+                                             torch.full((4,), float(fov), dtype=torch.float64), self.crop_size)
+        elif view == "crop":
+            crops = projection.gnomonic_crop(clip.to(self.device), azimuth, elevation, fov, self.crop_size)[None]
+        elif view == "perspective":
+            h, w = clip.shape[-2:]
+            side = min(h, w)
+            top, left = (h - side) // 2, (w - side) // 2
+            square = clip[..., top:top + side, left:left + side].to(self.device).float()
+            crops = F.interpolate(square, size=(self.crop_size, self.crop_size), mode="bilinear",
+                                  align_corners=False, antialias=True)[None]
+        else:
+            raise InputError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+        return self.video_input(crops)  # (V, 3, T, S, S)
+
+    @torch.no_grad()
+    def video_embedding(self, frames, fps: float, *, hop_s: float = 0.5, view: str = "around",
+                        azimuth: float = 0.0, elevation: float = 0.0, fov: float = np.radians(60.0),
+                        batch_size: int = 4) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings of windows of ``n_frames`` frames at the model's rate, every ``hop_s`` seconds.
+
+        Parameters
+        ----------
+        frames : array_like uint8, (T, H, W, 3)
+            Equirectangular 360° frames (or ordinary frames for ``view="perspective"``).
+        fps : float
+            Frame rate of ``frames``; each window takes the frame nearest to each model frame time.
+        hop_s : float
+            Seconds between window starts, rounded to whole frames at the model's rate.
+        view, azimuth, elevation, fov
+            As :meth:`video_views`; with several views (``around``) a window's
+            embedding is the mean of theirs.
+        batch_size : int
+            Windows per encoder call.
+
+        Returns
+        -------
+        embeddings : np.ndarray float32, (W, dim)
+        timestamps : np.ndarray float64, (W,), window centres in seconds
+        """
+        from avsa.inference.video import embed_windows, resampled_frames
+
+        x = np.asarray(frames)
+        if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8:
+            raise InputError(f"frames must be uint8 (T, H, W, 3), got {x.shape} {x.dtype}")
+        if not (fps > 0 and np.isfinite(fps)):
+            raise InputError(f"fps must be positive, got {fps!r}")
+        return embed_windows(self, resampled_frames(x, fps, self.config.data.fps), hop_s=hop_s, view=view,
+                             azimuth=azimuth, elevation=elevation, fov=fov, batch_size=batch_size)
 
     @torch.no_grad()
     def video_clips(self, frames, fps: float, *, hop_s: float = 0.5, projection_type: str = "perspective",
@@ -283,41 +393,60 @@ class Pretrained:
             raise InputError(f"projection_type must be 'perspective' or 'equirect', got {projection_type!r}")
         return self.video_input(crops), starts + span / 2
 
-    @torch.no_grad()
-    def audio_embedding(self, audio, sample_rate: int, *, hop_s: float = 0.1, layout: str = "auto",
-                        batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings (T, dim) and window centres (T,) s of 1-s windows every ``hop_s`` (like OpenL3).
 
-        Arguments and errors as :meth:`audio_windows`.
-        """
-        inputs, times = self.audio_windows(audio, sample_rate, hop_s=hop_s, layout=layout)
-        _, emb = self.encode(None, inputs, batch_size=batch_size)
-        return emb.cpu().numpy(), times
 
-    @torch.no_grad()
-    def video_embedding(self, frames, fps: float, *, hop_s: float = 0.5, batch_size: int = 32,
-                        **view) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings (W, dim) and window centres (W,) s of 8-frame windows; arguments as :meth:`video_clips`."""
-        inputs, times = self.video_clips(frames, fps, hop_s=hop_s, **view)
-        emb, _ = self.encode(inputs, None, batch_size=batch_size)
-        return emb.cpu().numpy(), times
+VIEWS = ("around", "crop", "perspective")
+"""The video views of :meth:`Pretrained.video_views`; ``around`` is the default for 360° video."""
+
+
+def default_equirect_width(config: TrainConfig) -> int:
+    """The equirect width a model's frames are decoded at: that of its training cache, when it says.
+
+    ``CACHE/prepare.json``'s width when the cache is here; else the width at
+    which a 60° crop of the model's crop size samples one frame pixel per crop
+    pixel (6 × crop size).
+    """
+    from avsa.media.cache import read_prepare_options
+
+    try:
+        options = read_prepare_options(config.data.cache) if config.data.cache else None
+    except (OSError, ValueError, AvsaError):
+        options = None
+    width = int((options or {}).get("width") or 0)
+    return width if width >= 2 else 6 * config.data.crop_size
 
 
 def load_pretrained(checkpoint: str | os.PathLike, *, device: str | torch.device | None = None) -> Pretrained:
-    """Load a checkpoint written by ``avsa train`` (or a run folder: its ``avsa.pt``, else ``avc.pt``).
+    """Load a model: a saved model folder, a checkpoint written by ``avsa train``, or a run folder.
 
     Parameters
     ----------
-    checkpoint : path to a ``.pt`` file or a run folder
+    checkpoint : path
+        A folder written by ``save_pretrained`` / ``avsa export``
+        (``config.json`` + ``model.safetensors``, :mod:`avsa.inference.hub`: read
+        without unpickling), a ``.pt`` checkpoint, or a run folder (its
+        ``checkpoints/avsa.pt``, else ``avc.pt``, else ``last.pt``).
     device : torch device; default CUDA when available, else CPU
     """
-    path = find_checkpoint(checkpoint)
-    payload = load_checkpoint(path)
-    config, stage, model = load_model(path, payload=payload)
+    from avsa.inference import hub
+
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if hub.is_saved_model(checkpoint):
+        meta, config, stage, model, mean, std = hub.read_model_folder(checkpoint)
+        front = meta.get("front_end") or {}
+        info = {key: meta[key] for key in ("commit", "step", "training", "results") if key in meta}
+        width = int(front.get("equirect_width") or default_equirect_width(config))
+        source = str(checkpoint)
+    else:
+        path = find_checkpoint(checkpoint)
+        payload = load_checkpoint(path)
+        config, stage, model = load_model(path, payload=payload)
+        stats = payload.get("audio_stats") or {}
+        mean, std = (stats["mean"], stats["std"]) if stats else (None, None)
+        info = {"commit": payload.get("commit", "unknown"), "step": payload.get("step")}
+        width = default_equirect_width(config)
+        source = str(path)
     model.to(dev).eval()
-    stats = payload.get("audio_stats") or {}
-    mean = stats["mean"].to(dev) if stats else None
-    std = stats["std"].to(dev) if stats else None
-    return Pretrained(config=config, stage=stage, model=model, mean=mean, std=std, device=dev,
-                      checkpoint=str(path))
+    return Pretrained(config=config, stage=stage, model=model, mean=None if mean is None else mean.to(dev),
+                      std=None if std is None else std.to(dev), device=dev, checkpoint=source,
+                      equirect_width=width, info=info)

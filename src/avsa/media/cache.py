@@ -68,7 +68,7 @@ def writer_lock(root: str | os.PathLike, shard: tuple[int, int] = (0, 1)) -> Ite
     per machine on a shared cache) share that lock and each holds
     ``.prepare.shard-<i>-of-<N>.lock`` exclusively; shards of another ``N``
     (which would overlap) are refused while one of them is held. The locks
-    are ``flock``\ s: the kernel releases them when their holder exits,
+    are ``flock`` locks: the kernel releases them when their holder exits,
     however it exits, so a killed run never leaves a stale lock.
 
     Raises

@@ -14,8 +14,9 @@ mirrored scene), or FuMa channel order with SN3D gains. Those need a source of
 known direction (the synthetic world's ground truth).
 
 ``--av`` runs the audio-visual convention check of :mod:`avsa.data.avcheck`
-instead (PATH: prepared caches with detections): it names the channel
-convention that makes the audio's intensity point at the detected objects.
+instead (PATH: prepared caches with detections): it names the signed
+permutation of X, Y, Z that makes the audio's intensity point at the detected
+objects, with its margin, or says that the candidates tie or that none fits.
 
 ``--subset`` writes the clip lists of the paper's Table I: ``all``, ``pass``
 (|ρ − 1| ≤ τ), ``fail``, or ``random`` (a seeded random subset of all
@@ -190,7 +191,9 @@ def check_validity(paths: list[Path], *, tau: float = 0.1, csv: Path | None = No
         write_csv_atomic(csv, CHECK_COLUMNS, [row.to_row() for row in rows])
     if subset_kind:
         names = subset(rows, subset_kind, seed=seed)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
+        from avsa.media.outputs import safe_output
+
+        with safe_output(out, overwrite=True) as temporary:  # `avsa check` refuses an existing --out before
+            temporary.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
         print(f"{len(names)} {subset_kind} entries written to {out}")
     return rows

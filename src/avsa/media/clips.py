@@ -6,9 +6,9 @@ first frame is frame ``f0`` of the clip and the audio starts
 ``(window_s − n_frames/fps)/2`` = 0.25 s before it. Only the window is
 decoded: the audio by a sample-exact seek in the FLAC, the video by a seek to
 the keyframe before ``f0`` (the cache's GOP of 8 bounds the waste).
-Measured by ``benchmarks/bench_media.py``: about 4× the windows per second of
-decoding the same windows from typical source files, and about 80 % of the
-rate of decoding the cache end to end (the limit).
+``benchmarks/bench_media.py`` compares the windows per second with decoding
+the same windows from the source files and with decoding the cache end to end
+(the limit); its figures are in docs/performance.md.
 """
 
 from __future__ import annotations

@@ -174,7 +174,10 @@ class GroundTruth:
                 audio_convention=str(data["audio_convention"]),
                 video_projection=str(data["video_projection"]), version=version,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:
+            raise MediaError(source, f"not an avsa ground-truth file (no {exc.args[0]!r} key; the format is in "
+                                     "docs/interfaces.md)") from exc
+        except (TypeError, ValueError) as exc:
             raise MediaError(source, f"not a valid ground-truth file ({exc!r})") from exc
 
     # -- queries -----------------------------------------------------------

@@ -13,9 +13,11 @@ file; no raw ``av`` exception escapes.
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import warnings
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
@@ -28,12 +30,14 @@ from scipy.signal import resample_poly
 
 from avsa.errors import InputError, MediaError
 from avsa.media import layouts, metadata
+from avsa.media.outputs import safe_output
 
 __all__ = [
     "MediaInfo",
     "probe",
     "read_frames",
     "read_frame_range",
+    "stream_frames",
     "read_audio",
     "write_av",
     "write_audio",
@@ -48,6 +52,15 @@ OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 AUDIO_SUFFIX_CODECS = {".m4a": "aac", ".mp4": "aac", ".opus": "libopus", ".ogg": "libopus", ".mka": "flac", ".mkv": "flac"}
 _CODEC_ALIASES = {"opus": "libopus", "h264": "libx264", "pcm": "pcm_s16le"}
 _AV_ERRORS = (av.FFmpegError, OSError, ValueError, RuntimeError, EOFError)
+#: Videos with frames of at least this many pixels are decoded with FFmpeg's frame threading
+#: (several frames at once, one thread per core); for smaller frames, as in the cache's clips,
+#: starting the threads costs more than they save.
+FRAME_THREADS_MIN_PIXELS = 1920 * 960
+#: Codecs whose decoder can leave out non-reference frames (``skip_frame = "NONREF"``).
+NONREF_SKIPPING_CODECS = ("h264",)
+#: Packets demuxed ahead of the decoder, to know the presentation times around each frame
+#: before decoding it (H.264 reorders at most 16 frames).
+LOOKAHEAD_PACKETS = 32
 
 
 # --------------------------------------------------------------------------- probing
@@ -215,6 +228,35 @@ def read_frames(
         Missing/unreadable file, no video stream, a window outside the file,
         or a decode error (the message says how far decoding got).
     """
+    frames = list(stream_frames(path, start_s=start_s, duration_s=duration_s, fps=fps, size=size,
+                                projection=projection))
+    if not frames:
+        w, h = size if size is not None else (0, 0)
+        return np.zeros((0, h, w, 3), np.uint8)
+    return np.stack(frames)
+
+
+def stream_frames(
+    path: str | os.PathLike,
+    *,
+    start_s: float = 0.0,
+    duration_s: float | None = None,
+    fps: float | None = None,
+    size: tuple[int, int] | None = None,
+    projection: str = "auto",
+) -> Iterator[np.ndarray]:
+    """The frames of :func:`read_frames`, one at a time, as they are decoded.
+
+    Each frame is converted (and resized to ``size``) right after decoding, and
+    only the latest two decoded frames are kept besides the decoder's own, so
+    memory does not grow with the window: pass ``size`` to read a long
+    high-resolution file at a small size. Arguments, frames and errors are
+    those of :func:`read_frames`; errors are raised while iterating.
+
+    Yields
+    ------
+    np.ndarray, uint8, shape (H, W, 3)
+    """
     p = _check_file(path)
     if projection not in ("auto", "equirectangular", "cubemap"):
         raise InputError(f"projection must be 'auto', 'equirectangular' or 'cubemap', got {projection!r}")
@@ -233,6 +275,8 @@ def read_frames(
         if not container.streams.video:
             raise MediaError(p, "no video stream")
         stream = container.streams.video[0]
+        if (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PIXELS:
+            stream.thread_type = "AUTO"
         native_fps = _video_rate(stream)
         out_fps = float(fps) if fps is not None else native_fps
         if not out_fps:
@@ -250,11 +294,7 @@ def read_frames(
         def convert(frame: av.VideoFrame) -> np.ndarray:
             return _to_equirect(frame, projection, stereo_mode, size, padding)
 
-        frames = _pick_nearest(p, container, stream, targets, native_fps, convert)
-    if not frames:
-        w, h = size if size is not None else (0, 0)
-        return np.zeros((0, h, w, 3), np.uint8)
-    return np.stack(frames)
+        yield from _pick_nearest(p, container, stream, targets, native_fps, convert)
 
 
 def read_frame_range(path: str | os.PathLike, first_frame: int, n_frames: int, *, fps: float) -> np.ndarray:
@@ -272,24 +312,25 @@ def read_frame_range(path: str | os.PathLike, first_frame: int, n_frames: int, *
     )
 
 
-def _pick_nearest(p: Path, container, stream, targets: np.ndarray, native_fps: float | None, convert) -> list[np.ndarray]:
-    """Decode forward from the keyframe before targets[0]; the nearest frame per target, converted.
+def _pick_nearest(p: Path, container, stream, targets: np.ndarray, native_fps: float | None,
+                  convert) -> Iterator[np.ndarray]:
+    """Decode forward from the keyframe before targets[0]; yield the nearest frame per target, converted.
 
     Frames are converted while the decoder is open (a decoded frame's buffer
     does not outlive its container); a frame picked twice is converted once.
+    Nothing is kept but the latest two decoded frames.
     """
     if len(targets) == 0:
-        return []
+        return
     frame_period = 1.0 / native_fps if native_fps else 0.04
     tb = stream.time_base
-    picked: list[np.ndarray] = []
-    converted: dict[int, np.ndarray] = {}
+    converted: dict[int, tuple[av.VideoFrame, np.ndarray]] = {}  # holding the frame keeps its id unique
 
-    def take(frame: av.VideoFrame) -> None:
+    def take(frame: av.VideoFrame) -> np.ndarray:
         if id(frame) not in converted:
             converted.clear()  # only the latest two frames can be picked again
-            converted[id(frame)] = convert(frame)
-        picked.append(converted[id(frame)])
+            converted[id(frame)] = (frame, convert(frame))
+        return converted[id(frame)][1]
 
     previous: tuple[float, av.VideoFrame] | None = None
     k = 0
@@ -301,21 +342,20 @@ def _pick_nearest(p: Path, container, stream, targets: np.ndarray, native_fps: f
             on_grid = native_fps and abs(targets[0] * native_fps - round(targets[0] * native_fps)) < 1e-6
             seek = round(targets[0] / tb) if on_grid else int(max(0.0, targets[0] - frame_period / 2) / tb)
             container.seek(seek, stream=stream, backward=True)
-        for frame in container.decode(stream):
+        for frame in _decode_for_targets(container, stream, targets):
             n_decoded += 1
             t = float(frame.pts * tb) if frame.pts is not None else (frame.time or 0.0)
             while k < len(targets) and (t >= targets[k]):
-                if previous is not None and abs(previous[0] - targets[k]) <= abs(t - targets[k]):
-                    take(previous[1])
-                else:
-                    take(frame)
+                nearer = previous is not None and abs(previous[0] - targets[k]) <= abs(t - targets[k])
+                picked = take(previous[1] if nearer else frame)
                 k += 1
+                yield picked
             if k == len(targets):
                 break
             previous = (t, frame)
     except _AV_ERRORS as exc:
         raise MediaError(
-            p, f"decode error after {len(picked)} of {len(targets)} frames of the window ({_reason(exc)})"
+            p, f"decode error after {k} of {len(targets)} frames of the window ({_reason(exc)})"
         ) from None
     # Targets after the last decoded frame: accept the last frame within one frame period.
     while k < len(targets):
@@ -324,9 +364,68 @@ def _pick_nearest(p: Path, container, stream, targets: np.ndarray, native_fps: f
             raise MediaError(
                 p, f"window needs a frame at {targets[k]:.3f} s, past the end of the video (last frame {last})"
             )
-        take(previous[1])
         k += 1
-    return picked
+        yield take(previous[1])
+
+
+def _decode_for_targets(container, stream, targets: np.ndarray) -> Iterator[av.VideoFrame]:
+    """Decode ``stream`` from where the container stands, leaving out frames no target can pick.
+
+    :func:`_pick_nearest` gives target τ the frame nearest to it, the earlier one on a tie: a
+    frame at t, between neighbours (in presentation order) at p and n, is picked only by the
+    targets in ``((p + t)/2, (t + n)/2]``. A frame with no target there that no other frame
+    refers to (an H.264 non-reference frame) is not decoded (``skip_frame = "NONREF"`` for its
+    packet); its neighbours then split an interval holding no target, so every pick stays the
+    same. Reference frames are always decoded. The neighbours' times are read from the packets
+    (demuxed :data:`LOOKAHEAD_PACKETS` ahead); when a packet has no time, or the codec cannot
+    skip, every frame is decoded.
+
+    Parameters
+    ----------
+    targets : np.ndarray, float, shape (K,)
+        Increasing target times in seconds.
+    """
+    context = stream.codec_context
+    time_base = stream.time_base
+    can_skip = context.name in NONREF_SKIPPING_CODECS and len(targets) > 0
+    margin_s = 1e-6  # widens every interval: rounding can only make a frame decoded, never skipped
+    times: list[float] = []  # sorted presentation times of the packets demuxed so far
+    ahead: deque = deque()
+    demuxed = container.demux(stream)
+    exhausted = False
+
+    def needed(packet) -> bool:
+        t = float(packet.pts * time_base)
+        i = bisect.bisect_left(times, t)
+        previous = times[i - 1] if i > 0 else -math.inf
+        if i + 1 < len(times):
+            following = times[i + 1]
+        elif exhausted:
+            following = math.inf
+        else:
+            return True
+        first = int(np.searchsorted(targets, (previous + t) / 2 - margin_s, side="right"))
+        return first < len(targets) and targets[first] <= (t + following) / 2 + margin_s
+
+    while ahead or not exhausted:
+        while not exhausted and len(ahead) <= LOOKAHEAD_PACKETS:
+            packet = next(demuxed, None)
+            if packet is None:
+                exhausted = True
+            elif packet.size == 0:  # the flush packet that ends the stream
+                ahead.append(packet)
+            else:
+                if packet.pts is None:
+                    can_skip = False
+                else:
+                    bisect.insort(times, float(packet.pts * time_base))
+                ahead.append(packet)
+        if not ahead:
+            break
+        packet = ahead.popleft()
+        if can_skip and packet.size:
+            context.skip_frame = "DEFAULT" if needed(packet) else "NONREF"
+        yield from packet.decode()
 
 
 def _to_equirect(frame: av.VideoFrame, projection: str, stereo_mode: str | None, size, padding: int) -> np.ndarray:
@@ -531,8 +630,13 @@ def write_av(
     spherical: bool = True,
     projection: str = "equirectangular",
     raw_audio_channels: str | None = None,
+    overwrite: bool = True,
 ) -> None:
     """Write frames (and optionally raw multichannel audio) to a video file.
+
+    The file is written under a temporary name in its folder and renamed into
+    place when complete (:func:`avsa.media.outputs.safe_output`): a failed
+    write leaves whatever was at ``path`` untouched.
 
     Parameters
     ----------
@@ -567,6 +671,10 @@ def write_av(
         Channel-layout label for the track (``"quad"``, ``"5.1"`` ...);
         default by count (4 → quad, 6 → 5.1 as YouTube's AAC). A label only:
         the samples are stored in the given order either way.
+    overwrite : bool, keyword-only
+        Replace an existing file (atomically); False refuses it with an
+        :class:`~avsa.errors.InputError` (what the commands do without
+        ``--overwrite``).
     """
     p = Path(path)
     frames = np.asarray(frames)
@@ -582,8 +690,21 @@ def write_av(
     if audio is not None:
         audio = _check_audio(audio, sample_rate)
         _check_audio_codec(audio_codec, int(sample_rate))
+    with safe_output(p, overwrite=overwrite) as temporary:
+        _write_video(p, temporary, frames, fps, width, height, audio, sample_rate, audio_codec, video_codec,
+                     crf, gop, raw_audio_channels)
+        if spherical and p.suffix.lower() in (".mp4", ".mov", ".m4v"):
+            metadata.inject_spherical(
+                temporary, projection=projection,
+                ambisonic_channels=audio.shape[0] if audio is not None and audio.shape[0] == 4 else None,
+            )
+
+
+def _write_video(p: Path, temporary: Path, frames, fps, width, height, audio, sample_rate, audio_codec, video_codec,
+                 crf, gop, raw_audio_channels) -> None:
+    """Encode into ``temporary``; errors name ``p``, the file the user asked for."""
     try:
-        with av.open(str(p), mode="w") as container:
+        with av.open(str(temporary), mode="w") as container:
             vcodec = _CODEC_ALIASES.get(video_codec, video_codec)
             options = {"crf": str(crf), "preset": "veryfast"} if vcodec == "libx264" else {}
             vstream = container.add_stream(vcodec, rate=Fraction(fps).limit_denominator(100000), options=options)
@@ -604,16 +725,13 @@ def write_av(
             if astream is not None:
                 _encode_audio(container, astream, audio, int(sample_rate))
     except _AV_ERRORS as exc:
-        p.unlink(missing_ok=True)
         raise MediaError(p, f"cannot write ({_reason(exc)})") from None
-    if spherical and p.suffix.lower() in (".mp4", ".mov", ".m4v"):
-        metadata.inject_spherical(
-            p, projection=projection, ambisonic_channels=audio.shape[0] if audio is not None and audio.shape[0] == 4 else None
-        )
 
 
-def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, *, codec: str | None = None) -> None:
-    """Write raw multichannel audio to an audio file.
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, *, codec: str | None = None,
+                overwrite: bool = True) -> None:
+    """Write raw multichannel audio to an audio file (through a temporary, as :func:`write_av`).
 
     Parameters
     ----------
@@ -626,6 +744,8 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, *,
         Hz.
     codec : str or None, keyword-only
         Override the codec chosen from the suffix (PyAV containers only).
+    overwrite : bool, keyword-only
+        Replace an existing file (atomically); False refuses it.
     """
     p = Path(path)
     audio = _check_audio(audio, sample_rate)
@@ -633,22 +753,24 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, *,
     if suffix in (".wav", ".flac") and codec is None:
         import soundfile
 
-        try:
-            soundfile.write(str(p), audio.T, int(sample_rate), subtype="PCM_24")
-        except (RuntimeError, OSError) as exc:
-            raise MediaError(p, f"cannot write ({_reason(exc)})") from None
+        with safe_output(p, overwrite=overwrite) as temporary:
+            try:
+                soundfile.write(str(temporary), audio.T, int(sample_rate), subtype="PCM_24",
+                                format=suffix.lstrip(".").upper())
+            except (RuntimeError, OSError) as exc:
+                raise MediaError(p, f"cannot write ({_reason(exc)})") from None
         return
     name = codec or AUDIO_SUFFIX_CODECS.get(suffix)
     if name is None:
         raise InputError(f"{p}: unknown audio suffix {suffix!r}; use .wav, .flac, .m4a, .opus, .ogg or .mka")
     _check_audio_codec(name, int(sample_rate))
-    try:
-        with av.open(str(p), mode="w") as container:
-            stream = _add_audio_stream(container, name, audio.shape[0], int(sample_rate), None)
-            _encode_audio(container, stream, audio, int(sample_rate))
-    except _AV_ERRORS as exc:
-        p.unlink(missing_ok=True)
-        raise MediaError(p, f"cannot write ({_reason(exc)})") from None
+    with safe_output(p, overwrite=overwrite) as temporary:
+        try:
+            with av.open(str(temporary), mode="w") as container:
+                stream = _add_audio_stream(container, name, audio.shape[0], int(sample_rate), None)
+                _encode_audio(container, stream, audio, int(sample_rate))
+        except _AV_ERRORS as exc:
+            raise MediaError(p, f"cannot write ({_reason(exc)})") from None
 
 
 def _check_audio(audio: np.ndarray, sample_rate: int | None) -> np.ndarray:

@@ -10,8 +10,9 @@ with status ``dropped: ...``).
 
 Audio layout with ``--layout auto`` (the rule):
 
-1. a ground-truth ``<stem>.json`` whose ``audio_convention`` names a layout
-   (the synthetic world says what it wrote) → that layout;
+1. with ``--ground-truth``, a ground-truth ``<stem>.json`` whose
+   ``audio_convention`` names a layout (the synthetic world says what it
+   wrote) → that layout;
 2. 4 channels → ``ambix`` (YouTube's 4-ch Opus/Vorbis streams and files with
    spatial-audio metadata are ambiX; FuMa/N3D cannot be told from the header:
    ``avsa check`` diagnoses them, then pass ``--layout fuma|n3d``);
@@ -41,10 +42,12 @@ The exit status is 0 when the cache holds at least one usable clip.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import os
 import secrets
 import sys
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -72,6 +75,7 @@ from avsa.media.cache import (
     writer_lock,
 )
 from avsa.media.layouts import FOA_LAYOUTS, decide_layout
+from avsa.media.outputs import shorten
 from avsa.media.sources import Source, find_sources, in_shard
 from avsa.media.workers import exit_with_parent, spawn_context
 from avsa.spatial.ambisonics import diagnose
@@ -99,6 +103,7 @@ class PrepareOptions:
     equirect: bool = False      # treat frames without metadata as full-sphere equirect
     gop: int = 8                # keyframe interval of the cache video, frames
     channel_map: str = ""       # explicit raw → ambiX map (layouts.CHANNEL_MAP_HELP) instead of --layout
+    ground_truth: bool = False  # read sidecar <stem>.json ground truth (the synthetic world's); STARSS23 labels always
 
     def validate(self) -> "PrepareOptions":
         """The options, or an InputError naming the first impossible one (as its flag)."""
@@ -134,9 +139,14 @@ class PrepareOptions:
         return record
 
 
+OPTIONS_RECORDED_LATER = ("ground_truth",)
+"""Options that caches prepared before they existed do not record: not compared with such a cache (those
+caches read sidecar ground truth whenever it was there)."""
+
+
 OPTION_FLAGS = {"width": "--width", "fps": "--fps", "sample_rate": "--sample-rate", "clip_s": "--clip-seconds",
                 "min_clip_s": "--min-clip-seconds", "layout": "--layout", "min_loudness_db": "--min-loudness-db",
-                "equirect": "--equirect", "channel_map": "--channel-map"}
+                "equirect": "--equirect", "channel_map": "--channel-map", "ground_truth": "--ground-truth"}
 """The command-line flag of each :class:`PrepareOptions` field, for messages."""
 
 
@@ -212,6 +222,37 @@ def _fit(array: np.ndarray, length: int, axis: int) -> np.ndarray:
 
 TEMPORARY_MARK = ".partial"
 """In the name of every temporary file of the cache, and of no finished file."""
+MAX_KEY_BYTES = 150
+"""Longest source key (bytes of UTF-8): its clip ids, their temporaries (``.<clip id>.<pid>-<token>.partial.mp4``
+plus the spherical-metadata rewrite's ``.spherical.tmp``) and part files stay below the 255-byte file-name limit."""
+
+
+def source_key(name: str) -> str:
+    """The name a source's clips (``<key>_c000``) and part files carry in the cache.
+
+    An ordinary name (valid UTF-8, at most :data:`MAX_KEY_BYTES` bytes, printable, no leading ``.``)
+    is its own key, so caches prepared before keys existed stay valid. Any other name (a file name
+    that is not UTF-8, too long, with control characters) becomes a readable prefix of it with
+    those characters replaced by ``_``, then ``-`` and the first 10 hex digits of the SHA-1 of the
+    full name's bytes (``os.fsencode``), so two long names that share a prefix still differ.
+    """
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # undecodable bytes of the file name (surrogate escapes)
+        size = None
+    if size is not None and 0 < size <= MAX_KEY_BYTES and not name.startswith(".") and name.isprintable() \
+            and not any(c in name for c in "/\\"):
+        return name
+    digest = hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    readable = "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF and c not in "/\\" else "_"
+                       for c in name).lstrip(".")
+    readable = shorten(readable, MAX_KEY_BYTES - len(digest) - 1)
+    return f"{readable}-{digest}" if readable else digest
+
+
+def _text(value: str) -> str:
+    """``value`` with undecodable file-name bytes shown as U+FFFD (for CSV files and messages)."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _temporary(path: Path) -> Path:
@@ -315,7 +356,7 @@ def _part_path(cache: Path, name: str, *, failed: bool = False) -> Path:
 
 def broken_files(cache: Path, source: Source, options: PrepareOptions) -> list[Path] | None:
     """Files of a prepared source that are missing or do not decode; None if it has no manifest part."""
-    part = _part_path(cache, source.name)
+    part = _part_path(cache, source_key(source.name))
     if not part.is_file():
         return None
     try:
@@ -355,29 +396,33 @@ def prepare_source(source: Source, src_root: Path, cache: Path, options: Prepare
             )
     except SOURCE_ERRORS as exc:
         problem = (exc.problem if isinstance(exc, MediaError) else str(exc)) or type(exc).__name__
+        if isinstance(exc, MediaError) and exc.path not in (str(source.video), str(source.audio)):
+            problem = f"{_relative(Path(exc.path), src_root)}: {problem}"  # e.g. the label file, not the video
         for path in (source.video, source.audio):  # the failures table names the file already
             problem = problem.replace(f": '{path}'", "").replace(str(path), path.name)
-        result.problem = problem
+        result.problem = _text(problem)
         result.records = []
     _write_parts(cache, source, src_root, result)
     return result
 
 
 def _write_parts(cache: Path, source: Source, src_root: Path, result: SourceResult) -> None:
-    failed = _part_path(cache, source.name, failed=True)
+    failed = _part_path(cache, source_key(source.name), failed=True)
     if result.problem is not None:
         write_csv_atomic(failed, FAILURE_COLUMNS, [{"file": _relative(source.video, src_root), "problem": result.problem}])
     elif failed.exists():
         failed.unlink()
     if result.records or result.problem is None:  # hard failures are retried on every run
-        write_csv_atomic(_part_path(cache, source.name), MANIFEST_COLUMNS, [r.to_row() for r in result.records])
+        write_csv_atomic(_part_path(cache, source_key(source.name)), MANIFEST_COLUMNS,
+                         [r.to_row() for r in result.records])
 
 
 def _relative(path: Path, root: Path) -> str:
+    """The file's name in the cache's CSV files: relative to ``root``, undecodable bytes as U+FFFD."""
     try:
-        return path.relative_to(root).as_posix()
+        return _text(path.relative_to(root).as_posix())
     except ValueError:
-        return path.name
+        return _text(path.name)
 
 
 def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptions) -> list[ClipRecord]:
@@ -396,6 +441,7 @@ def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptio
     durations = [d for d in (video_info.duration_s, audio_info.duration_s) if d]
     if not durations:
         raise MediaError(source.video, "unknown duration")
+    _warn_short_video(source, video_info, audio_info, used_s=min(durations), options=options)
     groundtruth = None
     if source.groundtruth is not None and source.groundtruth.suffix.lower() == ".csv":
         from avsa.media import starss23
@@ -403,7 +449,7 @@ def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptio
         groundtruth = starss23.load_groundtruth(source.groundtruth, duration_s=min(durations),
                                                 width=video_info.width or 0, height=video_info.height or 0,
                                                 sample_rate=audio_info.audio_rate or options.sample_rate)
-    elif source.groundtruth is not None:
+    elif source.groundtruth is not None and options.ground_truth:
         from avsa.media import groundtruth as groundtruth_module
 
         groundtruth = groundtruth_module.load(source.groundtruth)
@@ -415,7 +461,7 @@ def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptio
     )
     records = []
     for index, (start_s, duration_s) in enumerate(clip_starts(min(durations), options)):
-        clip_id = check_clip_id(f"{source.name}_c{index:03d}", where=str(source.video))
+        clip_id = check_clip_id(f"{source_key(source.name)}_c{index:03d}", where=_text(str(source.video)))
         records.append(
             _prepare_clip(
                 source, src_root, cache, options,
@@ -424,6 +470,20 @@ def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptio
             )
         )
     return records
+
+
+def _warn_short_video(source: Source, video_info, audio_info, *, used_s: float, options: PrepareOptions) -> None:
+    """Warn when the video stream ends before the audio (frames counted, not the container's duration)."""
+    video_s = (video_info.n_frames / video_info.fps if video_info.n_frames and video_info.fps
+               else video_info.duration_s)
+    audio_s = audio_info.duration_s
+    tolerance = max(2.0 / options.fps, 0.1)
+    if not video_s or not audio_s or video_s >= audio_s - tolerance:
+        return
+    what = (f"clips stop at {used_s:.2f} s and the rest of the audio is left out" if used_s <= video_s + tolerance
+            else f"frames after {video_s:.2f} s repeat its last frame")
+    warnings.warn(f"{_text(str(source.video))}: the video lasts {video_s:.2f} s but its audio {audio_s:.2f} s; "
+                  f"{what}", stacklevel=3)
 
 
 def _prepare_clip(
@@ -527,8 +587,12 @@ def prepare(
     src_root, cache = Path(src), Path(out)
     if cache.exists() and not cache.is_dir():
         raise InputError(f"--out {cache}: exists and is not a folder (a cache is a folder)")
-    sources = [s for s in find_sources(src_root, split_files=split_files) if in_shard(s.name, shard)]
+    sources = [s for s in find_sources(src_root, split_files=split_files) if in_shard(source_key(s.name), shard)]
     root = src_root if src_root.is_dir() else src_root.parent
+    sidecars = [s for s in sources if s.groundtruth is not None and s.groundtruth.suffix.lower() == ".json"]
+    if sidecars and not options.ground_truth and progress:
+        print(f"note: {len(sidecars)} video(s) have a <stem>.json beside them (e.g. {_relative(sidecars[0].groundtruth, root)}); "
+              "not read as ground truth: pass --ground-truth if they are avsa ground-truth files")
     with writer_lock(cache, shard):
         check_options(cache, options)
         remove_temporaries(cache, shard)
@@ -592,7 +656,8 @@ def check_options(cache: Path, options: PrepareOptions) -> None:
         write_prepare_options(cache, wanted)
         return
     differences = [f"{OPTION_FLAGS.get(key, key)} {recorded.get(key)!r} (this run: {value!r})"
-                   for key, value in wanted.items() if recorded.get(key) != value]
+                   for key, value in wanted.items() if recorded.get(key) != value
+                   and not (key in OPTIONS_RECORDED_LATER and key not in recorded)]
     if differences:
         raise InputError(
             f"{cache} was prepared with other options: {'; '.join(differences)}. "

@@ -5,7 +5,8 @@ Two folder layouts are understood:
 * **single files**: any ``*.mp4 / *.mov / *.mkv / *.webm`` under the folder
   (recursively) carries its own audio, or takes the audio file with the same
   stem beside it (``<stem>.flac / .wav / .m4a / .opus / .ogg``). A ground-truth
-  ``<stem>.json`` beside the video (the synthetic world) is picked up.
+  ``<stem>.json`` beside the video (the synthetic world) is noted; ``avsa
+  prepare`` reads it only with ``--ground-truth``.
 * **YouTube-360** (the layout the original AVSA code downloads its data to):
   ``video/<ytid>-<start>.mp4`` + ``audio/<ytid>-<start>.m4a``; only pairs with
   both files are used. The YouTube id is the first 11 characters of the stem,
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +100,7 @@ def youtube_id_and_start(stem: str) -> tuple[str, float]:
 
 def hash_split(group: str, *, train_percent: int = HASH_TRAIN_PERCENT) -> str:
     """Deterministic ``train``/``test`` split of ``group`` by its SHA-1."""
-    bucket = int(hashlib.sha1(group.encode("utf-8")).hexdigest(), 16) % 100
+    bucket = int(hashlib.sha1(group.encode("utf-8", "surrogateescape")).hexdigest(), 16) % 100  # file-name bytes
     return "train" if bucket < train_percent else "test"
 
 
@@ -109,7 +111,7 @@ def in_shard(name: str, shard: tuple[int, int]) -> bool:
     other sources are added or removed.
     """
     index, count = shard
-    return int(hashlib.sha1(name.encode("utf-8")).hexdigest(), 16) % count == index
+    return int(hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest(), 16) % count == index
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -298,6 +300,7 @@ def sphere360_sources(root: Path, lookup: dict[str, str]) -> list[Source]:
             raise InputError(f"{root}: {found[path.stem].relative_to(root)} and {path.relative_to(root)} are both "
                              f"the {'audio' if found is audios else 'video'} of clip {path.stem}; remove one of them")
         found[path.stem] = path
+    sphere360.warn_missing(root, lookup, set(videos))
     sources = []
     for stem, video in videos.items():
         ytid, start = sphere360.CLIP_ID.match(stem).group("ytid", "start")
@@ -322,10 +325,17 @@ def starss23_sources(root: Path, lookup: dict[str, str]) -> list[Source]:
             audio = next((root / starss23.AUDIO_DIR / folder.name / (video.stem + ext) for ext in AUDIO_EXTENSIONS
                           if (root / starss23.AUDIO_DIR / folder.name / (video.stem + ext)).is_file()), None)
             if audio is None:
+                warnings.warn(f"{video}: no {starss23.AUDIO_DIR}/{folder.name}/{video.stem}.wav; recording left out",
+                              stacklevel=2)
                 continue
             labels = root / starss23.METADATA_DIR / folder.name / f"{video.stem}.csv"
             sources.append(Source(
                 name=video.stem, video=video, audio=audio, groundtruth=labels if labels.is_file() else None,
                 split=lookup.get(video.stem) or lookup.get(video.name) or starss23.split_of(folder.name), group=video.stem,
             ))
+    used = {source.groundtruth for source in sources}
+    for labels in sorted((root / starss23.METADATA_DIR).glob("*/*.csv")):
+        if labels not in used and not (root / starss23.VIDEO_DIR / labels.parent.name / f"{labels.stem}.mp4").is_file():
+            warnings.warn(f"{labels}: no recording {starss23.VIDEO_DIR}/{labels.parent.name}/{labels.stem}.mp4 with "
+                          f"its {starss23.AUDIO_DIR} audio; label file left out", stacklevel=2)
     return sources

@@ -17,7 +17,8 @@ STARSS22), other split folders (``dev-test-*`` is a test split, every other
 folder a training split).
 
 :func:`avsa.media.sources.starss23_sources` pairs each video with its audio (a video without audio
-is left out, as is audio without video) and :func:`load_groundtruth` turns a
+is left out with a warning, as is a label file without its recording; audio without video is left out) and
+:func:`load_groundtruth` turns a
 label file into the cache's ground truth: one object per (class, source)
 pair, present in its labelled frames (``active``), labelled with its class
 name.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +83,11 @@ def read_labels(path: str | os.PathLike) -> list[LabelRow]:
     ------
     MediaError
         Naming the file and line of a row that is not ``frame, class, source, azimuth, elevation[, distance]``
-        or whose class is not one of the 13.
+        (the value that is not a number), whose class is not one of the 13, or whose azimuth lies outside
+        [−180°, 180°] or elevation outside [−90°, 90°] (values are never wrapped).
+
+    A file without any labelled event is returned as ``[]`` with a warning naming it (every STARSS23
+    recording has events, so it is most likely truncated).
     """
     path = Path(path)
     rows = []
@@ -95,20 +101,30 @@ def read_labels(path: str | os.PathLike) -> list[LabelRow]:
             continue
         if number == 1 and not fields[0].lstrip("-").isdigit():
             continue  # a header line
-        try:
-            if len(fields) not in (5, 6):
-                raise ValueError(f"{len(fields)} columns")
-            row = LabelRow(int(fields[0]), int(fields[1]), int(fields[2]), float(fields[3]), float(fields[4]),
-                           float(fields[5]) if len(fields) == 6 else math.nan)
-        except ValueError as exc:
-            raise MediaError(path, f"line {number}: expected frame, class, source, azimuth, elevation, distance "
-                                   f"({exc})") from None
+        if len(fields) not in (5, 6):
+            raise MediaError(path, f"line {number}: {len(fields)} columns; expected frame, class, source, "
+                                   "azimuth, elevation[, distance]")
+        values = []
+        for column, kind, text in zip(("frame", "class", "source", "azimuth", "elevation", "distance"),
+                                      (int, int, int, float, float, float), fields):
+            try:
+                values.append(kind(text))
+            except ValueError:
+                raise MediaError(path, f"line {number}: {column} {text!r} is not "
+                                       f"{'an integer' if kind is int else 'a number'}") from None
+        row = LabelRow(*values) if len(values) == 6 else LabelRow(*values, math.nan)
         if not 0 <= row.cls < len(CLASSES):
             raise MediaError(path, f"line {number}: class {row.cls} is not one of 0..{len(CLASSES) - 1}")
-        if row.frame < 0 or not (math.isfinite(row.azimuth_deg) and abs(row.elevation_deg) <= 90):
-            raise MediaError(path, f"line {number}: negative frame or impossible direction "
-                                   f"({row.azimuth_deg:g}°, {row.elevation_deg:g}°)")
+        if row.frame < 0:
+            raise MediaError(path, f"line {number}: frame {row.frame} is negative")
+        if not -180.0 <= row.azimuth_deg <= 180.0:  # NaN fails too
+            raise MediaError(path, f"line {number}: azimuth {row.azimuth_deg:g}° is outside [-180, 180]")
+        if not -90.0 <= row.elevation_deg <= 90.0:
+            raise MediaError(path, f"line {number}: elevation {row.elevation_deg:g}° is outside [-90, 90]")
         rows.append(row)
+    if not rows:
+        warnings.warn(f"{path}: no labelled event (empty label file?); its recording counts as silent",
+                      stacklevel=2)
     return rows
 
 

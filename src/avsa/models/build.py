@@ -20,7 +20,7 @@ STAGES = ("avc", "avsa")
 def build_model(stage: str, *, audio_channels: int, width: float = 1.0, video_width: float | None = None,
                 audio_width: float | None = None, dim: int = 128, transformer_depth: int = 2,
                 transformer_heads: int = 8, transformer_ff: int = 2048, dropout: float = 0.1,
-                direction_encoding: bool = False, a2v_directions: bool = True) -> AVCModel | AVSAModel:
+                direction_encoding: bool = False, a2v_directions: bool = False) -> AVCModel | AVSAModel:
     """The model of one curriculum stage.
 
     Parameters
@@ -42,7 +42,8 @@ def build_model(stage: str, *, audio_channels: int, width: float = 1.0, video_wi
     direction_encoding : bool, keyword-only
         AVSA: add crop-direction encodings to the transformer tokens.
     a2v_directions : bool, keyword-only
-        With ``direction_encoding``: to the audio→video transformer's too (else only video→audio).
+        With ``direction_encoding``: to the audio→video transformer's too, which hands each audio token its
+        rotation (the label); default False: only the video→audio one.
 
     Returns
     -------

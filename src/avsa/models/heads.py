@@ -26,8 +26,10 @@ d = encoder dim (512 at width 1), ``heads`` = 8 attention heads, feed-forward
 **Direction encoding** (off by default; the paper's baseline passed crop
 positions and never used them): each crop's (azimuth, elevation) in radians
 becomes Fourier features ``[sin mθ, cos mθ, sin mφ, cos mφ]`` for m = 1…M
-(M = 4), mapped by a learned linear layer to d and added to the tokens of both
-transformers.
+(M = 4), mapped by a learned linear layer to d and added to the tokens of the
+V2A transformer: the video crops' directions, which the camera knows. The A2V
+transformer's audio tokens get none by default (``a2v_directions``): the
+rotation an audio token was made with is the pairing AVSA must find.
 """
 
 from __future__ import annotations
@@ -70,12 +72,18 @@ class AVSAEmbeddings:
     audio_target : ã = audio target head(a)
     video_pred : v̂ = video prediction head(A2V(a_1 … a_K))
     audio_pred : â = audio prediction head(V2A(v_1 … v_K))
+    other_audio_target, other_video_pred : ã and v̂ of another clip's sound field rotated to the same
+        crops, or None (see :meth:`AVSAModel.forward`).
     """
 
     video_target: torch.Tensor
     audio_target: torch.Tensor
     video_pred: torch.Tensor
     audio_pred: torch.Tensor
+    other_audio_target: torch.Tensor | None = None
+    """ã of another clip's sound rotated to the same crops (training with sound negatives only)."""
+    other_video_pred: torch.Tensor | None = None
+    """v̂ predicted from that other sound (training with sound negatives only)."""
 
 
 class DirectionEncoding(nn.Module):
@@ -273,13 +281,14 @@ class AVSAModel(EncoderPair):
     direction_encoding : bool, keyword-only
         Add crop-direction encodings to the transformer tokens (off in the paper).
     a2v_directions : bool, keyword-only
-        With ``direction_encoding``: encode the directions in the audio→video transformer too. ``False``:
-        only in the video→audio one, so the video predictions come from the audio alone.
+        With ``direction_encoding``: encode the directions in the audio→video transformer too. This hands
+        each audio token its rotation, the label AVSA asks for; ``False`` (default): only the video→audio
+        transformer gets them, so the video predictions come from the audio alone.
     """
 
     def __init__(self, *, audio_channels: int, video_width: float = 1.0, audio_width: float = 1.0, dim: int = 128,
                  transformer_depth: int = 2, transformer_heads: int = 8, transformer_ff: int = 2048,
-                 dropout: float = 0.1, direction_encoding: bool = False, a2v_directions: bool = True):
+                 dropout: float = 0.1, direction_encoding: bool = False, a2v_directions: bool = False):
         super().__init__(audio_channels=audio_channels, video_width=video_width, audio_width=audio_width)
         d = self.video_encoder.dim
         if self.audio_encoder.dim != d:
@@ -295,8 +304,8 @@ class AVSAModel(EncoderPair):
         self.video_pred_head = nn.Linear(d, dim)  # v̂
         self.audio_pred_head = nn.Linear(d, dim)  # â
 
-    def forward(self, video: torch.Tensor, audio: torch.Tensor, *,
-                directions: torch.Tensor | None = None) -> AVSAEmbeddings:
+    def forward(self, video: torch.Tensor, audio: torch.Tensor, *, directions: torch.Tensor | None = None,
+                other_audio: torch.Tensor | None = None) -> AVSAEmbeddings:
         """Embed K crops per clip.
 
         Parameters
@@ -307,21 +316,35 @@ class AVSAModel(EncoderPair):
         directions : Tensor, shape (B, K, 2), optional
             (azimuth, elevation) of each crop centre in radians; required only
             with direction encoding, ignored otherwise.
+        other_audio : Tensor, shape (B, K, C, T', F), optional
+            Another clip's sound field rotated to the same K crops (training
+            with sound negatives): its ã and v̂ fill ``other_audio_target`` and
+            ``other_video_pred``; the video is encoded once.
 
         Returns
         -------
         AVSAEmbeddings
-            Four (B, K, D) tensors.
+            Four (B, K, D) tensors (six with ``other_audio``).
         """
         if video.ndim != 6 or audio.ndim != 5 or video.shape[:2] != audio.shape[:2]:
             raise InputError(f"AVSA needs video (B, K, 3, T, H, W) and audio (B, K, C, T', F) with equal B, K; "
                              f"got {tuple(video.shape)} and {tuple(audio.shape)}")
         if directions is not None and directions.shape != (*video.shape[:2], 2):
             raise InputError(f"directions must have shape {(*video.shape[:2], 2)}, got {tuple(directions.shape)}")
+        if other_audio is not None and other_audio.shape != audio.shape:
+            raise InputError(f"other_audio must have the shape of audio {tuple(audio.shape)}, "
+                             f"got {tuple(other_audio.shape)}")
         b, k = video.shape[:2]
         v = self.video_encoder(video.flatten(0, 1)).unflatten(0, (b, k))  # B x K x d
-        a = self.audio_encoder(audio.flatten(0, 1)).unflatten(0, (b, k))  # B x K x d
-        return self.heads(v, a, directions=directions)
+        if other_audio is None:
+            a = self.audio_encoder(audio.flatten(0, 1)).unflatten(0, (b, k))  # B x K x d
+            return self.heads(v, a, directions=directions)
+        both = self.audio_encoder(torch.cat([audio, other_audio]).flatten(0, 1)).unflatten(0, (2 * b, k))
+        a, a_other = both[:b], both[b:]  # B x K x d each
+        e = self.heads(v, a, directions=directions)
+        e.other_audio_target = F.normalize(self.audio_head(a_other), dim=-1)
+        e.other_video_pred = F.normalize(self.video_pred_head(self.a2v(a_other, directions)), dim=-1)
+        return e
 
     def heads(self, v: torch.Tensor, a: torch.Tensor, *, directions: torch.Tensor | None = None) -> AVSAEmbeddings:
         """The four heads and both transformers on encoder features — the one AVSA surface.

@@ -14,6 +14,7 @@ the video targets (ṽ). In AVC â = ṽ and v̂ = ã (paper §III-B).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -141,8 +142,50 @@ def avsa_direction(pred: torch.Tensor, target: torch.Tensor, *, temperature: flo
     return loss, spatial, retrieval
 
 
+def sound_negatives_term(embeddings: AVSAEmbeddings, *, temperature: float) -> tuple[torch.Tensor, float]:
+    """Each crop's own sound against another clip's sound rotated to the same crops.
+
+    The in-domain control (:mod:`avsa.evaluate.indomain`) as training
+    negatives. For crop k of clip b the candidates are the clip's K audio
+    crops and the K crops of another clip's sound field rotated to the *same*
+    directions (2K in all, chance 1/(2K)); the target is its own audio crop k.
+    Everything a sound field shows merely for being rotated to a direction
+    (where the horizon falls, say) is shared by the two halves, so only this
+    clip's sound can rank its own crop first.
+
+    Both directions, as in :func:`avsa_loss`: query â_k against keys
+    [ã_1…ã_K, ã'_1…ã'_K], and query ṽ_k against [v̂_1…v̂_K, v̂'_1…v̂'_K].
+
+    Parameters
+    ----------
+    embeddings : AVSAEmbeddings
+        With ``other_audio_target`` ã' and ``other_video_pred`` v̂', all (B, K, D).
+    temperature : float, keyword-only
+
+    Returns
+    -------
+    loss : Tensor, scalar
+        Mean of the two directions' cross-entropies.
+    accuracy : float
+        Fraction of queries whose own audio crop ranks first among the 2K.
+    """
+    e = embeddings
+    if e.other_audio_target is None or e.other_video_pred is None:
+        raise InputError("sound negatives need the embeddings of another clip's sound (other_audio)")
+    b, k, _ = e.audio_pred.shape
+    target = torch.arange(k, device=e.audio_pred.device).repeat(b)
+    losses, hits = [], []
+    for query, own, other in ((e.audio_pred, e.audio_target, e.other_audio_target),
+                              (e.video_target, e.video_pred, e.other_video_pred)):
+        keys = torch.cat([own, other], dim=1)  # B x 2K x D
+        logits = torch.einsum("bkd,bjd->bkj", query, keys).flatten(0, 1) / temperature  # B·K x 2K
+        losses.append(F.cross_entropy(logits, target))
+        hits.append((logits.argmax(dim=-1) == target).float().mean().item())
+    return (losses[0] + losses[1]) / 2, sum(hits) / 2
+
+
 def avsa_loss(embeddings: AVSAEmbeddings, *, temperature: float = 0.07, negatives: str = "paper",
-              within_clip: float = 0.0) -> LossResult:
+              within_clip: float = 0.0, sound_negatives: float = 0.0) -> LossResult:
     """AVSA loss: the target of each (clip b, crop k) is (b, k) (paper Eq. 2).
 
     Parameters
@@ -156,11 +199,15 @@ def avsa_loss(embeddings: AVSAEmbeddings, *, temperature: float = 0.07, negative
         See :func:`avsa_direction`.
     within_clip : float in [0, 1], keyword-only
         Share of the within-clip term (:func:`avsa_direction`); 0 = the paper's loss.
+    sound_negatives : float >= 0, keyword-only
+        Weight λ of :func:`sound_negatives_term`, added to the loss (0 = off);
+        the embeddings must then carry another clip's sound.
 
     Returns
     -------
     LossResult
-        Loss = mean of the two directions' cross-entropies; metrics
+        Loss = mean of the two directions' cross-entropies (+ λ · the sound term,
+        whose accuracy is ``sound_acc``, chance 1/(2K)); metrics
         ``avsa_acc_v2a``, ``avsa_acc_a2v``, ``avsa_acc`` (own crop first among
         the clip's K; chance 1/K) and ``retrieval_acc_v2a``,
         ``retrieval_acc_a2v``, ``retrieval_acc`` (own crop first among all
@@ -185,4 +232,10 @@ def avsa_loss(embeddings: AVSAEmbeddings, *, temperature: float = 0.07, negative
         metrics[f"retrieval_acc_{name}"] = retrieval
     metrics["avsa_acc"] = (metrics["avsa_acc_v2a"] + metrics["avsa_acc_a2v"]) / 2
     metrics["retrieval_acc"] = (metrics["retrieval_acc_v2a"] + metrics["retrieval_acc_a2v"]) / 2
-    return LossResult(loss=(losses[0] + losses[1]) / 2, metrics=metrics)
+    loss = (losses[0] + losses[1]) / 2
+    if sound_negatives < 0 or not math.isfinite(sound_negatives):
+        raise InputError(f"sound_negatives must be a finite weight >= 0, got {sound_negatives}")
+    if sound_negatives > 0:
+        term, metrics["sound_acc"] = sound_negatives_term(e, temperature=temperature)
+        loss = loss + sound_negatives * term
+    return LossResult(loss=loss, metrics=metrics)

@@ -503,7 +503,7 @@ def _band_cross_spectra(x: torch.Tensor, n_fft: int, hop_length: int, mel: torch
         else:
             torch.mul(re[i], re[j], out=out).addcmul_(im[i], im[j])
     bands = products.new_empty(mel.shape[0], products[0].numel())  # (F, P·L·T)
-    torch.mm(mel, products.view(bins, -1), out=bands)  # with out=, ~6× faster for the sparse CSR mel
+    torch.mm(mel, products.view(bins, -1), out=bands)  # with out=: the sparse CSR mel is much faster
     return bands.view(-1, len(pairs), n_signals, frames).permute(2, 1, 3, 0).contiguous()  # (L, P, T, F)
 
 

@@ -115,7 +115,10 @@ class TrainBatches:
 
     ``video`` (B, K, 3, T, S, S), ``audio`` (B, K, C, 100, 128), ``directions``
     (B, K, 2) crop centres (azimuth, elevation) in radians; K = 1 for AVC and
-    4 for AVSA; B = this process's share of the stage's batch size.
+    4 for AVSA; B = this process's share of the stage's batch size. With AVSA
+    sound negatives (``avsa.sound_negatives > 0``) ``audio`` is (B, 2K, C, 100, 128):
+    the K crops' own sound, then the next clip's sound rotated to the same K
+    crops (:meth:`~avsa.data.samples.SampleBuilder.other_audio`).
     """
 
     def __init__(self, config: TrainConfig, *, stage: str, start_step: int = 0, rank: int = 0,
@@ -124,6 +127,7 @@ class TrainBatches:
         stage_cfg = getattr(config, stage)
         self.device = torch.device(device)
         self.stage, self.world_size = stage, world_size
+        self.other_audio = stage == "avsa" and config.avsa.sound_negatives > 0
         workers = auto_workers(world_size) if d.num_workers == "auto" else d.num_workers
         stores = world_size * max(1, workers if isinstance(workers, int) else 1)  # each reading process keeps one
         self.dataset = stage_dataset(config, stage, stores=stores)
@@ -186,6 +190,8 @@ class TrainBatches:
         raw = self._next_usable().to(self.device, non_blocking=True)
         with torch.no_grad():
             video, audio = self.builder(raw)
+            if self.other_audio:
+                audio = torch.cat([audio, self.builder.other_audio(raw)], dim=1)  # B x 2K x C x T' x F
         directions = torch.stack([raw.azimuth, raw.elevation], dim=-1)
         return video, audio, directions
 

@@ -9,6 +9,16 @@ A run folder (written by :class:`~avsa.train.trainer.Trainer`)::
     RUN/checkpoints/last.pt      every ``checkpoint_every`` steps and when a stage ends
     RUN/checkpoints/<stage>.pt   when stage ``avc`` / ``avsa`` ends (:func:`checkpoint_path`)
     RUN/eval/                    evaluation results (:data:`EVAL_DIR`, :mod:`avsa.evaluate.results`)
+    RUN/train.lock               held by the training writing the folder (:data:`LOCK_FILE`, :func:`lock_run`)
+
+One training writes a run folder at a time: :func:`lock_run` takes an
+exclusive ``flock`` on ``RUN/train.lock`` and writes the holder (pid, host,
+start time) into it; a second ``avsa train`` on the folder stops at once naming
+the holder. The kernel drops the lock when its process dies, so the lock of a
+killed run is taken over (with a warning naming the dead holder). Resuming a
+folder compares its ``config.yaml`` with the requested config
+(:func:`config_differences`); only the keys of :data:`RESUME_FREE_KEYS` may
+differ.
 
 :func:`load_model` is the one way from a checkpoint file to its config, stage
 and model: resuming a run, initialising from another run, and every
@@ -37,10 +47,17 @@ intact.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import socket
 import subprocess
 import tempfile
+import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -57,6 +74,91 @@ CHECKPOINTS_DIR = "checkpoints"
 EVAL_DIR = "eval"
 LAST = "last"
 """The name of the checkpoint written every ``checkpoint_every`` steps (``checkpoints/last.pt``)."""
+LOCK_FILE = "train.lock"
+RESUME_FREE_KEYS = ("device", "data.num_workers", "log_every", "checkpoint_every", "name", "out")
+"""Config keys that may differ between a run folder's ``config.yaml`` and a training that continues it:
+where it runs (``device``, ``data.num_workers``), how often it logs and saves, and the keys that only
+name a new folder (the folder is given). Every other key changes what is trained."""
+
+
+class RunLockedError(AvsaError):
+    """Another training holds the run folder."""
+
+
+@contextmanager
+def lock_run(run: str | os.PathLike) -> Iterator[Path]:
+    """Hold ``RUN/train.lock`` for the duration of the block (the folder is created).
+
+    Raises
+    ------
+    RunLockedError
+        Another process holds it; the message names its pid, host and start time.
+    """
+    run = Path(run)
+    if run.exists() and not run.is_dir():
+        raise ConfigError(f"{run}: is a file, not a run folder")
+    run.mkdir(parents=True, exist_ok=True)
+    path = run / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RunLockedError(
+                f"{run}: another training is writing this run folder ({_describe_holder(path)}); "
+                "wait for it to finish, stop it, or give another --run-dir") from None
+        previous = _describe_holder(path, stale=True)
+        if previous:
+            warnings.warn(f"{path}: taking over the lock of a training that ended without releasing it "
+                          f"({previous})", stacklevel=3)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)  # released cleanly: the next holder has nothing to warn about
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
+def _describe_holder(path: Path, *, stale: bool = False) -> str:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        text = ""
+    if not text:
+        return "" if stale else "holder unknown"
+    try:
+        h = json.loads(text)
+        return f"pid {h['pid']} on {h['host']}, started {h['started']}"
+    except (ValueError, KeyError, TypeError):
+        return f"unreadable holder {text[:80]!r}"
+
+
+def config_differences(saved: dict, requested: dict, *, free: tuple[str, ...] = RESUME_FREE_KEYS) -> list[str]:
+    """Dotted keys whose values differ between two config dicts (keys in ``free`` left out)."""
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    a, b = flat(saved), flat(requested)
+    return sorted(k for k in set(a) | set(b) if k not in free and a.get(k) != b.get(k))
+
+
+def next_run_dir(run: str | os.PathLike) -> Path:
+    """``RUN-2``, ``RUN-3`` …: the first numbered sibling of ``run`` that does not exist."""
+    run = Path(run)
+    n = 2
+    while run.with_name(f"{run.name}-{n}").exists():
+        n += 1
+    return run.with_name(f"{run.name}-{n}")
 
 
 def checkpoint_path(run: str | os.PathLike, stage: str) -> Path:

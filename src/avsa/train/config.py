@@ -21,14 +21,21 @@ from pathlib import Path
 import yaml
 
 from avsa.audio_inputs import AUDIO_INPUTS, FEATURES, FORMATS
-from avsa.data.crops import CROP_MODES
+from avsa.data.crops import CROP_MODES, DEFAULT_ELEVATION_DEG
 from avsa.errors import ConfigError
 from avsa.models.build import STAGES, build_model
 from avsa.models.heads import AVCModel, AVSAModel
+from avsa.models.losses import NEGATIVES
 from avsa.train.norm import batchnorm_to_groupnorm
 
 DEVICE_TYPES = ("cpu", "cuda")
 """The device types training runs on (``device`` is ``auto`` or one of them, with an index)."""
+MIN_CROP_SIZE = 16
+"""Smallest ``data.crop_size``: the video encoder halves the crop four times (stem, stages 3–5), so a
+smaller crop reaches its last stage as a single position whose 3×3 convolutions see zero padding only.
+(The encoder runs on any size ≥ 1 without an error; it cannot learn anything spatial from such crops.)"""
+MIN_FRAMES = 8
+"""Smallest ``data.n_frames``: stages 3–5 halve time three times; fewer frames reach them as one step."""
 
 
 
@@ -58,7 +65,7 @@ class DataConfig:
     crop_jitter_deg: float = 0.0
     """Training: move object/audio crop centres by ~|N(0, σ)| degrees (σ = this), so that a source
     exactly in front is no shortcut; evaluation crops are never jittered."""
-    random_elevation_deg: float = 30.0
+    random_elevation_deg: float = DEFAULT_ELEVATION_DEG
     """Training: random crops (and the random fill of quadrants without a detection) draw their
     elevation uniformly in ±this many degrees; evaluation crops keep ±30°."""
     normalize: bool = True
@@ -83,11 +90,12 @@ class ModelConfig:
     """``batch`` (BatchNorm; SyncBatchNorm under DDP on GPUs) or ``group`` (per-sample GroupNorm)."""
     direction_encoding: bool = False
     """Add an encoding of each crop's direction to the transformer tokens (off in the paper)."""
-    a2v_directions: bool = True
-    """With direction encoding: the audio→video transformer gets the directions too. ``false``: only the
-    video→audio one does, so the video predictions v̂ come from the audio alone and a crop's direction cannot
-    stand in for its sound (README, "Telling the transformers where the crops look": the 4-way control with
-    another clip's sound falls from 50 to 36 %, and AVSA from 83.5 to 67.2 %, at 700 demo steps)."""
+    a2v_directions: bool = False
+    """LEAKS THE LABEL; keep it off. With direction encoding, ``true`` also gives the audio→video transformer
+    each audio token's direction — the rotation that audio was made with, which is exactly the pairing AVSA
+    asks the model to find — so v̂ can say how a crop looking there looks (floor, sky, horizon) without
+    listening. ``false`` (default): only the video→audio transformer gets directions, those of the video crops
+    (what the camera knows). Kept for measuring the leak (docs/learning.md)."""
 
 
 @dataclass
@@ -110,6 +118,11 @@ class StageConfig:
     within_clip: float = 0.0
     """AVSA only: share w of a within-clip term, loss = w·CE(the clip's 4 crops) + (1 − w)·CE(negatives).
     0 is the paper's loss; the within-clip term lets AVSA leave chance in far fewer steps."""
+    sound_negatives: float = 0.0
+    """AVSA only: weight of a term that ranks each crop's own sound above another clip's sound rotated to the
+    same crops (:func:`avsa.models.losses.sound_negatives_term`); 0 = off (the paper). What a sound field shows
+    merely for being rotated to a direction is shared by both, so only the clip's own sound can win. Costs one
+    more audio-encoder pass per step."""
 
 
 @dataclass
@@ -168,9 +181,22 @@ class TrainConfig:
                                   f"warmup_steps={s.warmup_steps} must be finite and >= 0")
             _one_of(f"{stage}.schedule", s.schedule, ("constant", "cosine"))
             _one_of(f"{stage}.optimizer", s.optimizer, ("adam", "sgd"))
-            _one_of(f"{stage}.negatives", s.negatives, ("paper", "same-crop"))
+            _one_of(f"{stage}.negatives", s.negatives, NEGATIVES)
             if not 0.0 <= s.within_clip <= 1.0:
                 raise ConfigError(f"{stage}.within_clip must lie in [0, 1], got {s.within_clip}")
+            if not (math.isfinite(s.sound_negatives) and s.sound_negatives >= 0):
+                raise ConfigError(f"{stage}.sound_negatives must be a finite weight >= 0, got {s.sound_negatives}")
+        if isinstance(d.crop_size, bool) or not MIN_CROP_SIZE <= d.crop_size <= 1024:
+            raise ConfigError(f"data.crop_size must lie in [{MIN_CROP_SIZE}, 1024] pixels, got {d.crop_size} "
+                              f"(the video encoder halves a crop four times)")
+        if isinstance(d.n_frames, bool) or not MIN_FRAMES <= d.n_frames <= 256:
+            raise ConfigError(f"data.n_frames must lie in [{MIN_FRAMES}, 256], got {d.n_frames} "
+                              f"(the video encoder halves time three times)")
+        for key, value in (("data.window_s", d.window_s), ("data.fps", d.fps)):
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{key} must be a positive number, got {value}")
+        if d.sample_rate <= 0:
+            raise ConfigError(f"data.sample_rate must be a positive number of Hz, got {d.sample_rate}")
         if not 0.0 <= d.crop_jitter_deg <= 90.0:
             raise ConfigError(f"data.crop_jitter_deg must lie in [0, 90], got {d.crop_jitter_deg}")
         if not (math.isfinite(d.random_elevation_deg) and 0.0 <= d.random_elevation_deg <= 90.0):
@@ -289,12 +315,16 @@ def to_dict(config) -> dict:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``key=value`` strings (dotted keys; YAML-parsed values) to a nested dict."""
+    """Apply ``key=value`` strings (dotted keys; YAML-parsed values) to a nested dict.
+
+    A ``#`` in a value is kept (``data.clips=lists/take #2.txt``): it never starts a
+    YAML comment here (see :func:`parse_override_value`).
+    """
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = parse_override_value(raw, item)
         node = data
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -305,28 +335,95 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+def parse_override_value(raw: str, item: str = "") -> object:
+    """The value of one override: YAML (numbers, booleans, lists), but ``#`` never starts a comment.
+
+    YAML would cut ``value #x`` at the ``#``; such a value is taken verbatim as a string (a typed key
+    then refuses it by name, e.g. ``avsa.lr: expected float, got '0.1 #x'``). Quoted values parse as
+    YAML (``key="a #b"``); a list or mapping with a comment-like ``#`` is refused.
+    """
+    if raw == "":
+        return ""
+    text = raw.strip()
+    if not (text.startswith("#") or " #" in raw or "\t#" in raw):
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item or raw!r}: not a valid value ({exc})") from None
+    if text[:1] in ("'", '"'):
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item or raw!r}: not a valid quoted value ({exc})") from None
+    if text[:1] in ("[", "{"):
+        raise ConfigError(f"override {item or raw!r}: ' #' inside a list or mapping is ambiguous; "
+                          "quote the item that holds the '#'")
+    return raw
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
-    """Read a YAML config, apply overrides, validate.
+    """Read a YAML config (its ``base:`` chain resolved), apply overrides, validate.
 
     ``path`` may also name a packaged config, e.g. ``tiny/foa-iv`` (see :func:`packaged_configs`).
     """
     data: dict = {}
     if path is not None:
-        path = resolve_config_path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        data = read_config_file(resolve_config_path(path))
     data = apply_overrides(data, list(overrides))
     return from_dict(TrainConfig, data).validate()
+
+
+def read_config_file(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """The nested mapping a YAML config file gives, its ``base:`` chain resolved.
+
+    A file may name another with ``base: NAME`` (a path relative to the file's folder;
+    ``.yaml`` is added when it has no suffix). The base is read first (its own base
+    included) and the file's keys are merged over it, section by section; a list or
+    value replaces the base's. An unknown base, a cycle of bases or a file that is not
+    a mapping is a :class:`~avsa.errors.ConfigError` naming the file.
+    """
+    path = Path(path)
+    if path.resolve() in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
+        raise ConfigError(f"{path}: the bases form a cycle ({cycle})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base: expected the name of a config file, got {base!r}")
+    base_path = path.parent / base
+    if not base_path.suffix:
+        base_path = base_path.with_suffix(".yaml")
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: base {base!r} not found ({base_path})")
+    return _merge(read_config_file(base_path, (*_chain, path.resolve())), data)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 def packaged_configs() -> list[str]:
-    """Names of the configs shipped with avsa (``full/<row>``, ``tiny/<row>``)."""
-    return sorted(str(p.relative_to(CONFIG_DIR).with_suffix("")) for p in CONFIG_DIR.glob("*/*.yaml"))
+    """Names of the configs shipped with avsa (``full/<row>``, ``tiny/<row>``); bases (``_*.yaml``) are not listed."""
+    return sorted(str(p.relative_to(CONFIG_DIR).with_suffix(""))
+                  for p in CONFIG_DIR.glob("*/*.yaml") if not p.name.startswith("_"))
 
 
 def resolve_config_path(path: str | Path) -> Path:

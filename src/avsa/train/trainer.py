@@ -21,7 +21,7 @@ import json
 import math
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 import torch
@@ -33,8 +33,9 @@ from avsa.errors import AvsaError, ConfigError
 from avsa.models.build import STAGES
 from avsa.models.losses import avc_loss, avsa_loss
 from avsa.train import distributed as dist_utils
-from avsa.train.checkpoint import (COMMIT_FILE, CONFIG_FILE, LAST, METRICS_FILE, TB_DIR, checkpoint_path, git_commit,
-                                   load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state)
+from avsa.train.checkpoint import (COMMIT_FILE, CONFIG_FILE, LAST, METRICS_FILE, RESUME_FREE_KEYS, TB_DIR,
+                                   checkpoint_path, config_differences, git_commit, load_checkpoint, load_model,
+                                   lock_run, next_run_dir, rng_state, save_checkpoint, set_rng_state)
 from avsa.train.config import TrainConfig, from_dict, stage_model, to_dict
 from avsa.train.batches import TrainBatches, check_stages
 
@@ -69,9 +70,11 @@ def compute_loss(stage: str, model, video, audio, directions, config: TrainConfi
         # video (B, 1, 3, T, H, W), audio (B, 1, C, T', F) -> one crop per clip
         out = model(video[:, 0], audio[:, 0])
         return avc_loss(out.video, out.audio, temperature=config.temperature)
-    out = model(video, audio, directions=directions)
+    k = video.shape[1]
+    other = audio[:, k:] if audio.shape[1] == 2 * k else None  # sound negatives (TrainBatches)
+    out = model(video, audio[:, :k], directions=directions, other_audio=other)
     return avsa_loss(out, temperature=config.temperature, negatives=config.avsa.negatives,
-                     within_clip=config.avsa.within_clip)
+                     within_clip=config.avsa.within_clip, sound_negatives=config.avsa.sound_negatives)
 
 
 class Trainer:
@@ -279,19 +282,77 @@ class Trainer:
         return model.module if isinstance(model, DDP) else model
 
 
-def train(config: TrainConfig, *, run_dir: str | Path | None = None) -> Path:
-    """Run the curriculum of ``config``; returns the run folder."""
+def train(config: TrainConfig, *, run_dir: str | Path | None = None, new_run: bool = False) -> Path:
+    """Run the curriculum of ``config``; returns the run folder.
+
+    Rank 0 locks the run folder (:func:`~avsa.train.checkpoint.lock_run`) for the whole training. A
+    ``run_dir`` that already holds a run is continued only with the same config (keys of
+    :data:`~avsa.train.checkpoint.RESUME_FREE_KEYS` aside; ``stages`` may add later stages, whose
+    sections the folder's run never used); ``new_run`` writes to the first free
+    ``RUN_DIR-2``, ``RUN_DIR-3`` … instead.
+    """
     info = dist_utils.setup(config.device)
     try:
-        if run_dir is None:
-            run_dir = make_run_dir(config)
-            if info.distributed:  # every rank must agree on the folder
-                obj = [str(run_dir)]
+        with ExitStack() as held:
+            problem = None
+            if info.is_main:
+                try:
+                    run_dir = _claim_run_dir(config, run_dir, new_run, held)
+                except AvsaError as exc:
+                    if not info.distributed:
+                        raise
+                    problem = exc
+            if info.distributed:  # every rank must agree on the folder, and stop together
+                obj = [str(run_dir), None if problem is None else str(problem)]
                 torch.distributed.broadcast_object_list(obj, src=0)
+                if problem is not None:
+                    raise problem
+                if obj[1] is not None:
+                    raise AvsaError(obj[1])
                 run_dir = Path(obj[0])
-        return Trainer(config, Path(run_dir), info).run()
+            return Trainer(config, Path(run_dir), info).run()
     finally:
         dist_utils.teardown()
+
+
+def _claim_run_dir(config: TrainConfig, run_dir: str | Path | None, new_run: bool, held: ExitStack) -> Path:
+    """Lock the folder this training writes (rank 0), checking that a run already there is this config's."""
+    run_dir = make_run_dir(config) if run_dir is None else Path(run_dir)
+    held.enter_context(lock_run(run_dir))
+    saved_file = run_dir / CONFIG_FILE
+    if not saved_file.is_file():
+        return run_dir
+    if new_run:
+        held.close()
+        run_dir = next_run_dir(run_dir)
+        held.enter_context(lock_run(run_dir))
+        print(f"--new-run: {saved_file.parent} already holds a run; writing {run_dir}")
+        return run_dir
+    try:
+        saved = to_dict(from_dict(TrainConfig, yaml.safe_load(saved_file.read_text())))
+    except (yaml.YAMLError, AvsaError) as exc:
+        raise ConfigError(f"{saved_file}: cannot compare with the requested config ({exc}); "
+                          "give another --run-dir or --new-run") from None
+    differing = config_differences(saved, to_dict(config))
+    done = list(saved.get("stages") or [])
+    if list(config.stages[:len(done)]) == done:  # continuing the curriculum with later stages
+        differing = [k for k in differing if k != "stages" and k.split(".")[0] not in set(config.stages) - set(done)]
+    if differing:
+        shown = ", ".join(f"{k} ({_value(saved, k)!r} there, {_value(to_dict(config), k)!r} now)"
+                          for k in differing[:8])
+        raise ConfigError(
+            f"{run_dir} holds a run with another config; differing keys: {shown}"
+            f"{' …' if len(differing) > 8 else ''}. Continue it with its own config "
+            f"(avsa train --resume {run_dir}), pass --new-run to start {next_run_dir(run_dir).name} beside it, "
+            f"or give another --run-dir (keys that may differ: {', '.join(RESUME_FREE_KEYS)})")
+    return run_dir
+
+
+def _value(config: dict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def resume(run_dir: str | Path) -> Path:

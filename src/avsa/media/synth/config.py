@@ -24,7 +24,7 @@ class SynthConfig:
     sources. Reflections and the reverberant tail are correlated with the
     direct sound, so like a real room they move the validity ratio ρ of an
     ambiX clip away from 1; at the defaults a 10-s clip stays within about
-    ±0.1 (measured 0.92–1.09 over 12 seeds).
+    ±0.1 of it.
 
     Attributes
     ----------
