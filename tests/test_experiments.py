@@ -10,8 +10,8 @@ from avsa.evaluate.results import Result
 from avsa.data.detection.oracle import jitter_detections
 from avsa.errors import InputError
 from avsa.evaluate.intervals import Interval
-from avsa.experiments import DELTA, VERDICTS, Claim, Scale, add_arguments, format_seeds, parse_seeds, run, \
-    run_paper, verdict
+from avsa.experiments import DELTA, SCALES, VERDICTS, Claim, Scale, add_arguments, format_seeds, parse_seeds, \
+    run, run_paper, variants, verdict
 
 TOY = Scale(videos=0, duration_s=2.0, avc_steps=1, avsa_steps=1, seeds=1, validity_videos=10, synth_width=128,
             cache_width=128, small_tasks=True,
@@ -121,6 +121,20 @@ def test_parse_seeds_rejects_bad_values_naming_them(text, named):
     assert named in str(info.value)
 
 
+def test_variants_train_claims_1_to_3_with_every_seed():
+    small = SCALES["small"]
+    assert small.seeds >= 6 and small.stereo_seeds >= 2
+    seeds = (6, 7, 8, 9, 10, 11)
+    todo = variants("blob", seeds, seeds[:small.stereo_seeds], seeds[:small.validity_seeds])
+    by_name = {}
+    for v, s in todo:
+        by_name.setdefault(v.name, []).append(s)
+    for name in ("foa-mel-objects", "foa-iv-objects", "foa-iv-random"):
+        assert by_name[name] == list(seeds)
+    assert by_name["stereo-objects"] == [6, 7, 8]
+    assert by_name["validity-pass"] == [6] and len(todo) == len(set((v.name, s) for v, s in todo))
+
+
 def test_cli_seeds_reach_the_run(monkeypatch):
     import argparse
 
@@ -142,7 +156,9 @@ def test_toy_scale_end_to_end(synthetic_cache, tmp_path):
     text = path.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == 6  # claims 1-4, Table I pass vs all / random
-    assert "--seeds 3,5" in text and "Seeds 3,5 for claims 1–4 (2 seeds); Table I (claim 5): seeds 3;" in text
+    assert "--seeds 3,5" in text
+    assert ("Seeds 3,5 for claims 1–3 (2 seeds); claim 4 (the stereo model): seeds 3,5; "
+            "Table I (claim 5): seeds 3;") in text
     assert "δ = 2 points" in text and "t-interval" in text and "t over seeds" in text
     assert all(row.split(" | ")[3] == "3, 5" and any(v in row for v in VERDICTS) for row in rows[:4]), text
     assert all(row.split(" | ")[3] == "3" and "not decidable (1 seed)" in row for row in rows[4:]), text

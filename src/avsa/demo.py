@@ -187,7 +187,11 @@ def evaluate(cfg: DemoConfig, cache: Path, run: Path) -> dict:
         evaluate_tasks(run, ["synth-foa-scenes"])
     crops_picture(cache, run / "crops.png")
     test_clip = _first_test_clip(cache)
-    localize_file(checkpoint_path(run, "avsa"), cache / test_clip.video, out=run / "localization.png")
+    localize_file(checkpoint_path(run, "avsa"), cache / test_clip.video, out=run / "localization.png",
+                  overwrite=True)
+    from avsa.inference.model import save_pretrained
+
+    save_pretrained(checkpoint_path(run, "avsa"), Path(cfg.out) / "model", overwrite=True)  # a shareable folder
     return {k: asdict(v) for k, v in load_results(run).items()}
 
 
@@ -272,6 +276,7 @@ def run_demo(cfg: DemoConfig, *, started_at: float | None = None) -> Path:
     print(f"report:        {out / 'report' / 'report.md'}")
     print(f"crops:         {run / 'crops.png'}")
     print(f"localization:  {run / 'localization.png'}")
+    print(f"saved model:   {out / 'model'}  (avsa.load it; config.json, model.safetensors, model card)")
     print(f"training logs: tensorboard --logdir {run / 'tb'}")
     print("=" * 72)
     return out

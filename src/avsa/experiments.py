@@ -6,9 +6,10 @@
     avsa experiments paper --scale small --seeds 6-11 --out experiments_out_b  # a disjoint set of seeds
     avsa experiments paper --scale full --out experiments_out       # more videos and steps
 
-Trains the variants the claims need (claims 1–4 with every seed of ``--seeds``,
-all with the same tiny architecture), evaluates them on the same test windows,
-and decides each claim from the spread over training seeds:
+Trains the variants the claims need (claims 1–3 with every seed of ``--seeds``,
+claim 4's stereo model with the first ``Scale.stereo_seeds`` of them, all with
+the same tiny architecture), evaluates them on the same test windows, and
+decides each claim from the spread over training seeds:
 
 1. FOA-IV beats log-mel on AVSA contrastive accuracy (paper: about +10 points).
 2. Object-oriented crops beat random crops on AVC accuracy (paper: +1.7).
@@ -71,7 +72,7 @@ whose 95 % interval lies inside [−δ, +δ] is "equivalent"."""
 VERDICTS = ("holds", "contradicted", "equivalent", "undecided")
 """The verdicts an interval can get (see the module docstring for the rules)."""
 MIN_SEEDS = 6
-"""Seeds below which a run warns that claims 1–4 may stay undecided."""
+"""Seeds below which a run warns that claims 1–3 may stay undecided."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class Scale:
     avc_steps: int
     avsa_steps: int
     seeds: int
-    """Default seeds of claims 1–4: 0 … seeds − 1 (``--seeds`` chooses others)."""
+    """Default seeds of claims 1–3: 0 … seeds − 1 (``--seeds`` chooses others)."""
     validity_videos: int
     synth_width: int = 512
     cache_width: int = 256
@@ -91,6 +92,8 @@ class Scale:
     """Config overrides applied to every run (tests shrink the models with these)."""
     small_tasks: bool = False
     """Synthetic downstream tasks with few scenes (tests)."""
+    stereo_seeds: int = 3
+    """The stereo model (claim 4) trains with the first this many of the run's seeds (all of them if fewer)."""
     validity_seeds: int = 1
     """Table I trains with the first this many of the run's seeds (claim 5 needs 2 or more to be decided)."""
 
@@ -99,7 +102,7 @@ SCALES = {
     # small: the tiny configs (within-clip loss share 0.8, crop jitter 15°: AVSA leaves chance in ~50 steps)
     "small": Scale(videos=64, duration_s=10.0, avc_steps=100, avsa_steps=300, seeds=6, validity_videos=40),
     "full": Scale(videos=160, duration_s=10.0, avc_steps=300, avsa_steps=1500, seeds=6, validity_videos=100,
-                  validity_seeds=6),
+                  stereo_seeds=6, validity_seeds=6),
 }
 
 
@@ -115,8 +118,10 @@ class Variant:
     clips: str = ""  # "", "all", "pass", "random": Table I subsets of the validity cache
 
 
-def variants(detector: str, seeds: tuple[int, ...], validity_seeds: tuple[int, ...]) -> list[tuple[Variant, int]]:
-    """(variant, seed) pairs to train: claims 1–4 with each of ``seeds``, then Table I with ``validity_seeds``."""
+def variants(detector: str, seeds: tuple[int, ...], stereo_seeds: tuple[int, ...],
+             validity_seeds: tuple[int, ...]) -> list[tuple[Variant, int]]:
+    """(variant, seed) pairs to train: claims 1–3 with each of ``seeds``, claim 4's stereo model with
+    ``stereo_seeds``, then Table I with ``validity_seeds``."""
     objects = (f"data.detector={detector}",)
     base = [
         Variant("foa-mel-objects", "tiny/objects", overrides=("data.format=ambi", "data.features=mel") + objects),
@@ -124,7 +129,7 @@ def variants(detector: str, seeds: tuple[int, ...], validity_seeds: tuple[int, .
         Variant("foa-iv-random", "tiny/foa-iv", stages=("avc",)),
         Variant("stereo-objects", "tiny/stereo-objects", overrides=objects),
     ]
-    runs = [(v, s) for s in seeds for v in base]
+    runs = [(v, s) for s in seeds for v in base if v.name != "stereo-objects" or s in stereo_seeds]
     # Table I: the passing subset is small, so all three train with AVC batches of 16 clips
     runs += [(Variant(f"validity-{kind}", "tiny/foa-iv-objects", overrides=objects + ("avc.batch_size=16",),
                       cache="validity", clips=kind), s)
@@ -474,13 +479,14 @@ def decision_text(delta: float = DELTA) -> str:
 
 def write_tables(out: Path, claims: list[Claim], kinds: list[list[str]], scale: Scale, scale_name: str,
                  minutes: float, validity_counts: dict | None, *, seeds: tuple[int, ...],
-                 validity_seeds: tuple[int, ...] = ()) -> Path:
+                 stereo_seeds: tuple[int, ...] = (), validity_seeds: tuple[int, ...] = ()) -> Path:
     header = ["#", "claim", "paper", "seeds", "δ (points)", "A (%)", "B (%)", "A − B per seed, points",
               "A − B, points [95% CI, t over seeds]", "verdict"]
     table1 = format_seeds(validity_seeds) if validity_seeds else "none"
     text = [f"# The paper's claims on the synthetic world "
             f"(`avsa experiments paper --scale {scale_name} --seeds {format_seeds(seeds)}`)", "",
-            f"Seeds {format_seeds(seeds)} for claims 1–4 ({len(seeds)} seeds); Table I (claim 5): seeds {table1}; "
+            f"Seeds {format_seeds(seeds)} for claims 1–3 ({len(seeds)} seeds); claim 4 (the stereo model): seeds "
+            f"{format_seeds(stereo_seeds) if stereo_seeds else 'none'}; Table I (claim 5): seeds {table1}; "
             f"δ = {100 * DELTA:g} points for every claim. {scale.videos} videos of {scale.duration_s:g} s; tiny "
             f"models, AVC {scale.avc_steps} + AVSA {scale.avsa_steps} steps; object crops from the demo's blob "
             f"detector (on the equirect frame), for training and evaluation. Wall time {minutes:.0f} min.", "",
@@ -500,6 +506,7 @@ def write_tables(out: Path, claims: list[Claim], kinds: list[list[str]], scale: 
                                "per_seed": list(diff.per_seed) if diff else None,
                                "interval": asdict(diff.interval) if diff else None}
     (out / "claims.json").write_text(json.dumps({"scale": asdict(scale), "seeds": list(seeds),
+                                                 "stereo_seeds": list(stereo_seeds),
                                                  "validity_seeds": list(validity_seeds), "delta": DELTA,
                                                  "rows": [c.row() for c in claims], "claims": per_claim,
                                                  "kinds": kinds}, indent=1))
@@ -513,7 +520,8 @@ def run_paper(out: Path, scale: str | Scale, *, cache: Path | None = None, only:
     ``scale``: a name of :data:`SCALES` or a :class:`Scale`; ``cache``: reuse a prepared
     synthetic cache (the demo's detector runs on it); ``only``: ``claims``, ``validity`` or ``all``;
     ``jobs``: variants trained at once (spawned processes, one PyTorch thread each); ``seeds``: training
-    seeds of claims 1–4 (default ``0 … scale.seeds − 1``); ``validity_seeds``: how many of them (the first)
+    seeds of claims 1–3 (default ``0 … scale.seeds − 1``; claim 4 takes the first ``scale.stereo_seeds``);
+    ``validity_seeds``: how many of them (the first)
     Table I trains with (default ``scale.validity_seeds``).
     """
     t0 = time.perf_counter()
@@ -525,9 +533,9 @@ def run_paper(out: Path, scale: str | Scale, *, cache: Path | None = None, only:
     n_validity = scale.validity_seeds if validity_seeds is None else validity_seeds
     if not 1 <= n_validity <= len(seeds):
         raise InputError(f"Table I seeds must be between 1 and the number of seeds ({len(seeds)}), got {n_validity}")
-    table1 = seeds[:n_validity]
+    table1, stereo = seeds[:n_validity], seeds[:scale.stereo_seeds]
     if len(seeds) < MIN_SEEDS:
-        warnings.warn(f"{len(seeds)} seed(s): the intervals over seeds will be wide and claims 1–4 may stay "
+        warnings.warn(f"{len(seeds)} seed(s): the intervals over seeds will be wide and claims 1–3 may stay "
                       f"undecided; {MIN_SEEDS} or more decide them", stacklevel=2)
     out.mkdir(parents=True, exist_ok=True)
     main = cache or build_main_world(out, scale)
@@ -541,7 +549,7 @@ def run_paper(out: Path, scale: str | Scale, *, cache: Path | None = None, only:
     if only in ("all", "validity"):
         validity = build_validity_world(out, scale)
         caches["validity"] = validity
-    todo = [(v, s) for v, s in variants(detector, seeds, table1)
+    todo = [(v, s) for v, s in variants(detector, seeds, stereo, table1)
             if only == "all" or (v.cache == "validity") == (only == "validity")]
     runs = train_all(out, todo, scale, caches, jobs=jobs)
     print("\n== evaluating", flush=True)
@@ -553,7 +561,7 @@ def run_paper(out: Path, scale: str | Scale, *, cache: Path | None = None, only:
         counts = (f"{counts['all']} training clips, {counts['pass']} pass the validity test; "
                   f"random subset {counts['random']}")
     path = write_tables(out, claims, kinds, scale, scale_name, (time.perf_counter() - t0) / 60, counts,
-                        seeds=seeds, validity_seeds=table1 if validity is not None else ())
+                        seeds=seeds, stereo_seeds=stereo, validity_seeds=table1 if validity is not None else ())
     print("\n" + path.read_text())
     return path
 

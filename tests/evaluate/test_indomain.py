@@ -17,12 +17,12 @@ def test_indomain_results_are_accuracies_with_intervals(tiny_run, synthetic_cach
     for r in results.values():
         low = -1 if r.metric == "accuracy difference" else 0
         assert low <= r.low <= r.value <= r.high <= 1 and r.n > 0
-    sound = results["avsa-sound-dependent"]  # AVSA minus its control, crop by crop
-    assert sound.value == pytest.approx(results["avsa-contrastive"].value - control.value)
-    assert sound.n == control.n and sound.chance == 0
     assert results["avsa-contrastive"].chance == 0.25 and results["avsa-binary"].chance == 0.5
     control = results["avsa-contrastive-other-audio"]  # another clip's sound, same crops
     assert control.chance == 0.25 and control.n == results["avsa-contrastive"].n
+    sound = results["avsa-sound-dependent"]  # AVSA minus its control, crop by crop
+    assert sound.value == pytest.approx(results["avsa-contrastive"].value - control.value)
+    assert sound.n == control.n and sound.chance == 0
     assert results["avsa-contrastive"].details["crops"] == "objects"
     assert set(results["avsa-contrastive"].details["per_kind"]) <= {"object", "random", "audio"}
     d = results["avsa-contrastive"].details

@@ -260,3 +260,61 @@ def test_truncated_stream_mid_file(tmp_path):
         io.read_audio(path, start_s=0.0, duration_s=2.0, layout="raw")
     with pytest.raises(MediaError, match="cut.mkv"):
         io.read_frames(path, start_s=1.5, duration_s=0.5)
+
+
+def test_decode_error_with_a_conversion_thread_is_a_media_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(io, "CONVERT_THREAD_MIN_PIXELS", 0)
+    path = tmp_path / "cut.mkv"
+    io.write_av(path, gray_frames(32), 16.0, audio=tones(4, n=2 * SR), sample_rate=SR, audio_codec="pcm_s16le", gop=8)
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.6)])
+    np.testing.assert_array_equal(frame_index(io.read_frames(path, duration_s=0.25)), [0, 1, 2, 3])
+    with pytest.raises(MediaError, match="cut.mkv"):
+        io.read_frames(path, start_s=1.5, duration_s=0.5)
+
+
+@pytest.fixture(scope="module")
+def panned_video(tmp_path_factory):
+    """2 s of a panning texture at 30 fps with x264's default B-frames (some not referenced)."""
+    path = tmp_path_factory.mktemp("panned") / "panned.mp4"
+    texture = np.random.default_rng(0).integers(0, 256, (16, 32, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    io.write_av(path, np.stack([np.roll(texture, 5 * t, axis=1) for t in range(60)]), 30.0)
+    return path
+
+
+def nearest_frames_by_full_decode(path, *, start_s, duration_s, fps, size):
+    """An independent read_frames: decode every frame, pick the nearest (earlier on a tie), then resize."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoded = [(float(frame.pts * stream.time_base), frame) for frame in container.decode(stream)]
+        times = np.array([t for t, _ in decoded])
+        targets = start_s + np.arange(int(round(duration_s * fps))) / fps
+        picks = [int(np.argmin(np.abs(times - target))) for target in targets]
+        return np.stack([decoded[i][1].reformat(width=size[0], height=size[1], format="rgb24",
+                                                interpolation="AREA").to_ndarray() for i in picks])
+
+
+@pytest.mark.parametrize("convert_thread", [False, True])
+@pytest.mark.parametrize("start_s, duration_s, fps", [(0.0, 2.0, 16.0), (0.4, 1.0, 10.0), (0.25, 1.5, 24.0),
+                                                      (0.0, 1.0, 30.0), (1.0, 1.0, 7.0), (0.5, 0.5, 60.0)])
+def test_skipping_unpicked_frames_keeps_every_pick(panned_video, monkeypatch, start_s, duration_s, fps,
+                                                   convert_thread):
+    if convert_thread:  # convert this small video's frames as large ones are converted
+        monkeypatch.setattr(io, "CONVERT_THREAD_MIN_PIXELS", 0)
+    got = io.read_frames(panned_video, start_s=start_s, duration_s=duration_s, fps=fps, size=(128, 64))
+    want = nearest_frames_by_full_decode(panned_video, start_s=start_s, duration_s=duration_s, fps=fps,
+                                         size=(128, 64))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_non_reference_frames_no_target_picks_are_not_decoded(panned_video):
+    import av
+
+    def decoded_count(fps: float) -> int:
+        with av.open(str(panned_video)) as container:
+            stream = container.streams.video[0]
+            return sum(1 for _ in io._decode_for_targets(container, stream, np.arange(int(2 * fps)) / fps))
+
+    assert decoded_count(30.0) == 60  # every frame is picked at the native rate
+    assert 30 < decoded_count(16.0) < 60  # frames only between two picks and not referenced are left out

@@ -97,7 +97,10 @@ def test_tiny_counts_match_formulas():
 def test_direction_encoding_adds_only_its_projection():
     off = build_model("avsa", audio_channels=4, width=0.25, transformer_ff=64)
     on = build_model("avsa", audio_channels=4, width=0.25, transformer_ff=64, direction_encoding=True)
-    assert parameter_count(on) - parameter_count(off) == 2 * linear(16, 128)
+    assert parameter_count(on) - parameter_count(off) == linear(16, 128)  # the V2A transformer's only
+    leaky = build_model("avsa", audio_channels=4, width=0.25, transformer_ff=64, direction_encoding=True,
+                        a2v_directions=True)
+    assert parameter_count(leaky) - parameter_count(off) == 2 * linear(16, 128)
 
 
 # ------------------------------------------------------------ shapes

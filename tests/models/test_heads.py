@@ -46,15 +46,22 @@ def test_prediction_of_a_crop_depends_on_the_other_crops():
 
 
 def test_direction_encoding_uses_directions():
-    model = tiny("avsa", direction_encoding=True).eval()
+    """By default only the video crops' directions enter (V2A): the audio predictions move, v̂ does not."""
     video, audio = batch()
     d1 = torch.zeros(2, 4, 2)
     d2 = d1.clone()
     d2[:, 1, 0] = 1.5
+    model = tiny("avsa", direction_encoding=True).eval()
     with torch.no_grad():
         o1, o2 = model(video, audio, directions=d1), model(video, audio, directions=d2)
-    assert not torch.allclose(o1.video_pred[:, 1], o2.video_pred[:, 1], atol=1e-4)
+    assert not torch.allclose(o1.audio_pred[:, 1], o2.audio_pred[:, 1], atol=1e-4)
+    assert torch.allclose(o1.video_pred, o2.video_pred)  # the audio side is not told its rotation
     assert torch.allclose(o1.video_target, o2.video_target)
+    # the leaking option, kept for measuring the leak, hands the audio tokens their directions
+    leaky = tiny("avsa", direction_encoding=True, a2v_directions=True).eval()
+    with torch.no_grad():
+        o1, o2 = leaky(video, audio, directions=d1), leaky(video, audio, directions=d2)
+    assert not torch.allclose(o1.video_pred[:, 1], o2.video_pred[:, 1], atol=1e-4)
 
 
 def test_directions_only_in_video_to_audio_leave_the_video_predictions_to_the_audio():

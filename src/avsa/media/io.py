@@ -18,6 +18,7 @@ import math
 import os
 import warnings
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
@@ -52,10 +53,12 @@ OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 AUDIO_SUFFIX_CODECS = {".m4a": "aac", ".mp4": "aac", ".opus": "libopus", ".ogg": "libopus", ".mka": "flac", ".mkv": "flac"}
 _CODEC_ALIASES = {"opus": "libopus", "h264": "libx264", "pcm": "pcm_s16le"}
 _AV_ERRORS = (av.FFmpegError, OSError, ValueError, RuntimeError, EOFError)
-#: Videos with frames of at least this many pixels are decoded with FFmpeg's frame threading
-#: (several frames at once, one thread per core); for smaller frames, as in the cache's clips,
-#: starting the threads costs more than they save.
-FRAME_THREADS_MIN_PIXELS = 1920 * 960
+#: Frames of at least this many pixels are converted on a second thread while the next ones
+#: decode (both release the GIL); for smaller frames, as in the cache's clips, the hand-over
+#: costs more than it saves.
+CONVERT_THREAD_MIN_PIXELS = 1920 * 960
+#: Frames decoded ahead of the conversion thread (each held until converted).
+CONVERT_AHEAD = 3
 #: Codecs whose decoder can leave out non-reference frames (``skip_frame = "NONREF"``).
 NONREF_SKIPPING_CODECS = ("h264",)
 #: Packets demuxed ahead of the decoder, to know the presentation times around each frame
@@ -248,9 +251,11 @@ def stream_frames(
     """The frames of :func:`read_frames`, one at a time, as they are decoded.
 
     Each frame is converted (and resized to ``size``) right after decoding, and
-    only the latest two decoded frames are kept besides the decoder's own, so
+    only the latest few decoded frames are kept besides the decoder's own, so
     memory does not grow with the window: pass ``size`` to read a long
-    high-resolution file at a small size. Arguments, frames and errors are
+    high-resolution file at a small size. Frames of at least
+    :data:`CONVERT_THREAD_MIN_PIXELS` are converted on a second thread while
+    the next ones decode. Arguments, frames and errors are
     those of :func:`read_frames`; errors are raised while iterating.
 
     Yields
@@ -275,8 +280,6 @@ def stream_frames(
         if not container.streams.video:
             raise MediaError(p, "no video stream")
         stream = container.streams.video[0]
-        if (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PIXELS:
-            stream.thread_type = "AUTO"
         native_fps = _video_rate(stream)
         out_fps = float(fps) if fps is not None else native_fps
         if not out_fps:
@@ -294,7 +297,20 @@ def stream_frames(
         def convert(frame: av.VideoFrame) -> np.ndarray:
             return _to_equirect(frame, projection, stereo_mode, size, padding)
 
-        yield from _pick_nearest(p, container, stream, targets, native_fps, convert)
+        pixels = (stream.codec_context.width or 0) * (stream.codec_context.height or 0)
+        if pixels < CONVERT_THREAD_MIN_PIXELS:
+            yield from _pick_nearest(p, container, stream, targets, native_fps, convert)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="avsa-convert") as converter:
+            # _pick_nearest hands out what `convert` returns, here futures, a frame picked twice once.
+            pending: deque = deque()
+            for future in _pick_nearest(p, container, stream, targets, native_fps,
+                                        lambda frame: converter.submit(convert, frame)):
+                pending.append(future)
+                if len(pending) > CONVERT_AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
 
 def read_frame_range(path: str | os.PathLike, first_frame: int, n_frames: int, *, fps: float) -> np.ndarray:
@@ -386,7 +402,7 @@ def _decode_for_targets(container, stream, targets: np.ndarray) -> Iterator[av.V
         Increasing target times in seconds.
     """
     context = stream.codec_context
-    time_base = stream.time_base
+    time_base = float(stream.time_base)  # rounding is covered by margin_s
     can_skip = context.name in NONREF_SKIPPING_CODECS and len(targets) > 0
     margin_s = 1e-6  # widens every interval: rounding can only make a frame decoded, never skipped
     times: list[float] = []  # sorted presentation times of the packets demuxed so far
@@ -395,7 +411,7 @@ def _decode_for_targets(container, stream, targets: np.ndarray) -> Iterator[av.V
     exhausted = False
 
     def needed(packet) -> bool:
-        t = float(packet.pts * time_base)
+        t = packet.pts * time_base
         i = bisect.bisect_left(times, t)
         previous = times[i - 1] if i > 0 else -math.inf
         if i + 1 < len(times):
@@ -418,7 +434,7 @@ def _decode_for_targets(container, stream, targets: np.ndarray) -> Iterator[av.V
                 if packet.pts is None:
                     can_skip = False
                 else:
-                    bisect.insort(times, float(packet.pts * time_base))
+                    bisect.insort(times, packet.pts * time_base)
                 ahead.append(packet)
         if not ahead:
             break
@@ -432,7 +448,12 @@ def _to_equirect(frame: av.VideoFrame, projection: str, stereo_mode: str | None,
     if projection == "equirectangular" and stereo_mode != "top-bottom":
         if size is None:
             return frame.to_ndarray(format="rgb24")
-        return frame.reformat(width=int(size[0]), height=int(size[1]), format="rgb24").to_ndarray()
+        # YUV → RGB and the resize in one pass of libswscale, averaging the source pixels each output
+        # pixel covers (a box half as wide as the default bilinear tent, so half the taps per pixel);
+        # on one thread: the same output from several costs more CPU time, which a machine running
+        # one job per core lacks.
+        return frame.reformat(width=int(size[0]), height=int(size[1]), format="rgb24", interpolation="AREA",
+                              threads=1).to_ndarray()
     rgb = frame.to_ndarray(format="rgb24")
     if stereo_mode == "top-bottom":
         rgb = rgb[: rgb.shape[0] // 2]

@@ -211,8 +211,8 @@ def clip_starts(duration_s: float, options: PrepareOptions) -> list[tuple[float,
 def _fit(array: np.ndarray, length: int, axis: int) -> np.ndarray:
     """Trim or pad (repeating the last element / zeros for audio) to ``length``."""
     have = array.shape[axis]
-    if have >= length:
-        return np.take(array, np.arange(length), axis=axis)
+    if have >= length:  # a view, not a copy of the clip's frames
+        return array[(slice(None),) * (axis % array.ndim) + (slice(0, length),)]
     if have == 0:
         raise InputError("the decoder returned nothing for this window")
     pad = [(0, 0)] * array.ndim
