@@ -27,3 +27,25 @@ def test_demo_flags_set_jitter_and_turn_direction_encoding_off():
                              Path("cache"))
     assert config.model.direction_encoding is False
     assert config.data.crop_jitter_deg == 15.0
+
+
+def _r(value, n=104, chance=0.25):
+    return {"value": value, "low": value - 0.05, "high": value + 0.05, "n": n, "chance": chance}
+
+
+def test_the_demo_bars_are_on_what_the_sound_decides():
+    from avsa.demo import CONTROL_BAR, SOUND_BAR, bar_lines
+
+    results = {"avsa-contrastive": _r(0.90), "avsa-contrastive-other-audio": _r(0.30),
+               "avsa-sound-dependent": _r(0.60, chance=0.0), "localization": _r(0.8, n=104, chance=0.07)}
+    lines = "\n".join(bar_lines(results, 10.0))
+    assert "AVSA decided by the sound, detector crops" in lines and "60.0 points" in lines
+    assert f"bar >= {100 * SOUND_BAR:.0f}): met" in lines and f"bar <= {100 * CONTROL_BAR:.0f}%): met" in lines
+    # a high AVSA that the control explains meets nothing: the bar is on the difference
+    results.update({"avsa-contrastive-other-audio": _r(0.60), "avsa-sound-dependent": _r(0.30, chance=0.0)})
+    lines = "\n".join(bar_lines(results, 10.0))
+    assert f"bar >= {100 * SOUND_BAR:.0f}): NOT met" in lines and f"bar <= {100 * CONTROL_BAR:.0f}%): NOT met" in lines
+    # localization needs enough windows as well as the rate
+    results["localization"] = _r(0.9, n=50, chance=0.07)
+    assert "over 50 windows" in "\n".join(bar_lines(results, 10.0))
+    assert "windows): NOT met" in "\n".join(bar_lines(results, 10.0))

@@ -393,8 +393,9 @@ def _decode_for_targets(container, stream, targets: np.ndarray) -> Iterator[av.V
     refers to (an H.264 non-reference frame) is not decoded (``skip_frame = "NONREF"`` for its
     packet); its neighbours then split an interval holding no target, so every pick stays the
     same. Reference frames are always decoded. The neighbours' times are read from the packets
-    (demuxed :data:`LOOKAHEAD_PACKETS` ahead); when a packet has no time, or the codec cannot
-    skip, every frame is decoded.
+    (demuxed :data:`LOOKAHEAD_PACKETS` ahead); when a packet has no time, the codec cannot skip,
+    or the targets are no sparser than the stream's frames (a window of a cached clip at its
+    own rate), every frame is decoded, as it comes.
 
     Parameters
     ----------
@@ -402,8 +403,13 @@ def _decode_for_targets(container, stream, targets: np.ndarray) -> Iterator[av.V
         Increasing target times in seconds.
     """
     context = stream.codec_context
+    rate = _video_rate(stream)
+    sparser = len(targets) > 1 and rate is not None and (targets[-1] - targets[0]) / (len(targets) - 1) * rate > 1.01
+    if context.name not in NONREF_SKIPPING_CODECS or not sparser:
+        yield from container.decode(stream)
+        return
     time_base = float(stream.time_base)  # rounding is covered by margin_s
-    can_skip = context.name in NONREF_SKIPPING_CODECS and len(targets) > 0
+    can_skip = True
     margin_s = 1e-6  # widens every interval: rounding can only make a frame decoded, never skipped
     times: list[float] = []  # sorted presentation times of the packets demuxed so far
     ahead: deque = deque()
