@@ -293,15 +293,15 @@ def bar_lines(results: dict, minutes: float) -> list[str]:
     pts = lambda r: f"{100 * r['value']:.1f} points [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"  # noqa: E731
     lines = [f"time: {minutes:.1f} min (bar: <= {TIME_BAR_MIN} min including set-up): "
              f"{ok(minutes <= TIME_BAR_MIN)}"]
-    crops = (("", "detector crops", SOUND_BAR), ("-jittered", f"ground-truth crops jittered by {JITTER_DEG:g}°",
-                                                 SOUND_BAR_OTHER), ("-new-world", "a second world (another seed)",
-                                                                    SOUND_BAR_OTHER))
+    crops = (("", "detector crops, held-out clips", SOUND_BAR),
+             ("-jittered", f"ground-truth crops jittered by {JITTER_DEG:g}°, held-out clips", SOUND_BAR_OTHER),
+             ("-new-world", "a second world (another seed, never trained on)", SOUND_BAR_OTHER))
     for suffix, what, bar in crops:
         avsa, control = results.get(f"avsa-contrastive{suffix}"), results.get(f"avsa-contrastive-other-audio{suffix}")
         sound = results.get(f"avsa-sound-dependent{suffix}")
         if not (avsa and control and sound):
             continue
-        lines.append(f"AVSA decided by the sound, {what}, held-out clips: {pts(sound)} "
+        lines.append(f"AVSA decided by the sound, {what}: {pts(sound)} "
                      f"(bar >= {100 * bar:.0f}): {ok(sound['value'] >= bar)}")
         control_bar = f"; bar <= {100 * CONTROL_BAR:.0f}%): {ok(control['value'] <= CONTROL_BAR)}" if not suffix \
             else ")"

@@ -191,3 +191,58 @@ def test_within_clip_share_mixes_a_four_way_term_into_the_paper_loss():
     torch.testing.assert_close(only_within, first_three)
     with pytest.raises(InputError):
         avsa_loss(e, within_clip=1.5)
+
+
+def _with_other(b=3, k=4, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rand = lambda: unit(torch.randn(b, k, d, generator=g))  # noqa: E731
+    return AVSAEmbeddings(video_target=rand(), audio_target=rand(), video_pred=rand(), audio_pred=rand(),
+                          other_audio_target=rand(), other_video_pred=rand())
+
+
+def test_sound_negatives_term_is_the_hand_computed_cross_entropy():
+    from avsa.models.losses import sound_negatives_term
+
+    e, tau = _with_other(), 0.07
+    loss, _ = sound_negatives_term(e, temperature=tau)
+    expected = []
+    for b in range(3):
+        for k in range(4):
+            keys = torch.cat([e.audio_target[b], e.other_audio_target[b]])  # own 4 crops, then the other clip's 4
+            expected.append(hand_ce(e.audio_pred[b, k], keys, k, tau))
+            keys = torch.cat([e.video_pred[b], e.other_video_pred[b]])
+            expected.append(hand_ce(e.video_target[b, k], keys, k, tau))
+    v2a, a2v = torch.tensor(expected[0::2]).mean(), torch.tensor(expected[1::2]).mean()
+    assert loss.item() == pytest.approx(((v2a + a2v) / 2).item(), rel=1e-5)
+
+
+def test_sound_negatives_cannot_be_won_without_the_clips_own_sound():
+    """When another clip's sound embeds like this clip's (a model deaf to the content), the own crop never
+    beats its copy: the term stays at or above log 2, whatever the spatial fit."""
+    from avsa.models.losses import sound_negatives_term
+
+    e = _with_other()
+    e.audio_pred, e.video_pred = e.audio_target.clone(), e.video_target.clone()  # perfect spatial fit
+    deaf = AVSAEmbeddings(e.video_target, e.audio_target, e.video_pred, e.audio_pred,
+                          other_audio_target=e.audio_target.clone(), other_video_pred=e.video_pred.clone())
+    loss, _ = sound_negatives_term(deaf, temperature=0.07)
+    assert loss.item() >= math.log(2) - 1e-4
+    listening = AVSAEmbeddings(e.video_target, e.audio_target, e.video_pred, e.audio_pred,
+                               other_audio_target=-e.audio_target, other_video_pred=-e.video_pred)
+    loss, acc = sound_negatives_term(listening, temperature=0.07)
+    assert loss.item() < 0.05 and acc == 1.0
+
+
+def test_avsa_loss_adds_the_weighted_sound_term_and_checks_its_input():
+    from avsa.models.losses import sound_negatives_term
+
+    e = _with_other()
+    base = avsa_loss(e, within_clip=0.8)
+    both = avsa_loss(e, within_clip=0.8, sound_negatives=0.5)
+    term, acc = sound_negatives_term(e, temperature=0.07)
+    assert both.loss.item() == pytest.approx(base.loss.item() + 0.5 * term.item(), rel=1e-5)
+    assert both.metrics["sound_acc"] == acc and "sound_acc" not in base.metrics
+    with pytest.raises(InputError, match="another clip"):
+        avsa_loss(AVSAEmbeddings(e.video_target, e.audio_target, e.video_pred, e.audio_pred), sound_negatives=1.0)
+    with pytest.raises(InputError, match="sound_negatives"):
+        avsa_loss(e, sound_negatives=-1.0)
