@@ -51,7 +51,7 @@ class DemoConfig:
     cache_width: int = 256
     config: str = "tiny/foa-iv-objects"
     avc_steps: int = 100
-    avsa_steps: int = 800
+    avsa_steps: int = 600
     crop_jitter_deg: float = 0.0
     """Training jitter of the detector's crop centres. The tiny configs' 15° guards oracle crops against the
     exact-centre shortcut; the blob detector's centres are off the objects already, and on them 0° learns
