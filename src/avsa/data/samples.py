@@ -137,7 +137,9 @@ def other_clip_foa(foa: torch.Tensor) -> torch.Tensor:
 
     Put through a clip's own crop transforms (``crop_audio_features(raw, …, foa=…)``)
     this gives another clip's sound rotated to the same crops: the sound
-    negatives of training and the control of evaluation. Needs B ≥ 2 clips.
+    negatives of training (a training batch holds one window per clip, so the
+    next item is another clip; evaluation batches, which hold several windows
+    of a clip, pick theirs in :mod:`avsa.evaluate.indomain`). Needs B ≥ 2 clips.
     """
     if foa.shape[0] < 2:
         raise InputError(f"another clip's sound needs at least 2 clips in the batch, got {foa.shape[0]}")
