@@ -41,6 +41,12 @@ def test_the_demo_bars_are_on_what_the_sound_decides():
     lines = "\n".join(bar_lines(results, 10.0))
     assert "AVSA decided by the sound, detector crops" in lines and "60.0 points" in lines
     assert f"bar >= {100 * SOUND_BAR:.0f}): met" in lines and f"bar <= {100 * CONTROL_BAR:.0f}%): met" in lines
+    # where the sound decides, by crop kind, when the result says
+    results["avsa-sound-dependent"]["details"] = {"per_kind": {
+        "object": {"value": 0.7, "avsa": 0.9, "control": 0.2, "n": 60},
+        "random": {"value": 0.1, "avsa": 0.5, "control": 0.4, "n": 40}}}
+    assert "by crop: on a detection 90.0 - 20.0 = 70.0 points (n 60); random fill of empty quadrants " \
+           "50.0 - 40.0 = 10.0 points (n 40)" in "\n".join(bar_lines(results, 10.0))
     # a high AVSA that the control explains meets nothing: the bar is on the difference
     results.update({"avsa-contrastive-other-audio": _r(0.60), "avsa-sound-dependent": _r(0.30, chance=0.0)})
     lines = "\n".join(bar_lines(results, 10.0))

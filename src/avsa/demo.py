@@ -34,6 +34,7 @@ DETECTOR = "blob"
 DETECT_OPTIONS = dict(mode="equirect", blob_k=2.0, every_n_frames=16)
 DETECTIONS = "blob-equirect"  # the detections folder those options write
 JITTER_DEG = 15.0
+CROP_KIND_NAMES = {"object": "on a detection", "random": "random fill of empty quadrants", "audio": "where the sound is"}
 LOCALIZATION_WINDOWS = 4  # per test clip: ≥ 100 heatmaps of 324 directions over the 26 test clips
 
 
@@ -307,6 +308,11 @@ def bar_lines(results: dict, minutes: float) -> list[str]:
             else ")"
         lines.append(f"  = AVSA contrastive {pct(avsa)} - control {pct(control)} "
                      f"(another clip's sound on the same crops; chance 25% each{control_bar}")
+        kinds = (sound.get("details") or {}).get("per_kind") or {}
+        if len(kinds) > 1:
+            lines.append("  by crop: " + "; ".join(
+                f"{CROP_KIND_NAMES.get(kind, kind)} {100 * r['avsa']:.1f} - {100 * r['control']:.1f} = "
+                f"{100 * r['value']:.1f} points (n {r['n']})" for kind, r in kinds.items()))
     avc = results.get("avc-contrastive")
     if avc:
         lines.append(f"AVC contrastive, held-out clips: {pct(avc)} (chance {100 * avc['chance']:.1f}%; bar >= "

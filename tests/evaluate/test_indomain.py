@@ -28,6 +28,13 @@ def test_indomain_results_are_accuracies_with_intervals(tiny_run, synthetic_cach
     d = results["avsa-contrastive"].details
     assert len(d["hits"]) == len(d["groups"]) == len(d["kinds"]) == results["avsa-contrastive"].n
     assert np.mean(d["hits"]) == pytest.approx(results["avsa-contrastive"].value)
+    # the difference split by crop kind: each kind's crops, weighted by their number, make the whole
+    parts = sound.details["per_kind"]
+    assert set(parts) == set(d["kinds"])
+    assert sum(r["n"] * r["value"] for r in parts.values()) / sound.n == pytest.approx(sound.value)
+    for kind, r in parts.items():
+        assert r["value"] == pytest.approx(r["avsa"] - r["control"])
+        assert r["avsa"] == pytest.approx(results["avsa-contrastive"].details["per_kind"][kind]["value"])
 
 
 def test_avsa_binary_negatives_are_really_misaligned():
@@ -87,4 +94,5 @@ def test_sound_dependent_avsa_is_zero_for_a_model_that_ignores_the_sound(tiny_ru
         deaf.remove()
     sound = results["avsa-sound-dependent"]
     assert sound.value == 0 and sound.low == 0 and sound.high == 0
+    assert all(r["value"] == 0 for r in sound.details["per_kind"].values())
     assert results["avsa-contrastive"].details["hits"] == results["avsa-contrastive-other-audio"].details["hits"]

@@ -88,6 +88,20 @@ def test_write_rejects_bad_arguments(tmp_path):
         io.write_av(tmp_path / "x.mp4", gray_frames(2), 16.0, audio=tones(4), sample_rate=44100, audio_codec="opus")
 
 
+def test_write_av_encodes_an_iterable_of_frames_as_it_would_the_array(tmp_path):
+    """prepare streams a clip's frames into the encoder: the file is the one the stacked array gives."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (6, 64, 128, 3), dtype=np.uint8)
+    io.write_av(tmp_path / "array.mp4", frames, 16.0, gop=4)
+    io.write_av(tmp_path / "iterable.mp4", (f for f in frames), 16.0, gop=4)
+    assert np.array_equal(io.read_frames(tmp_path / "iterable.mp4"), io.read_frames(tmp_path / "array.mp4"))
+    with pytest.raises(InputError, match="frame 2 is uint8 \\(32, 128, 3\\)"):
+        io.write_av(tmp_path / "mixed.mp4", iter([frames[0], frames[1], frames[2, :32]]), 16.0)
+    assert not (tmp_path / "mixed.mp4").exists()
+    with pytest.raises(InputError, match="no frame"):
+        io.write_av(tmp_path / "empty.mp4", iter([]), 16.0)
+
+
 def test_missing_audio_stream_is_a_media_error(tmp_path):
     path = tmp_path / "silent_movie.mp4"
     io.write_av(path, gray_frames(4), 16.0)

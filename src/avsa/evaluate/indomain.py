@@ -246,10 +246,20 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
     # what the clip's own sound decides: AVSA minus its control, paired crop by crop
     paired = paired_difference(hit.ravel().astype(float), other.ravel().astype(float), groups=crop_groups, seed=seed)
     d = paired.interval
+    sound_per_kind = {}  # where the sound decides: crops on a detection vs. the random fill of empty quadrants
+    for index, kind in enumerate(KINDS):
+        mask = (kinds == index).numpy().ravel()
+        if mask.any():
+            part = paired_difference(hit.ravel()[mask].astype(float), other.ravel()[mask].astype(float),
+                                     groups=[g for g, m in zip(crop_groups, mask) if m], seed=seed).interval
+            sound_per_kind[kind] = {"value": part.estimate, "low": part.low, "high": part.high, "n": part.n,
+                                    "avsa": float(hit.ravel()[mask].mean()),
+                                    "control": float(other.ravel()[mask].mean())}
     results["avsa-sound-dependent"] = Result(
         task="avsa-sound-dependent", value=d.estimate, low=d.low, high=d.high, n=d.n, n_groups=d.n_groups,
         metric="accuracy difference", chance=0.0, checkpoint=ckpt,
         details={"of": "avsa-contrastive minus avsa-contrastive-other-audio", "p_value": paired.p_value,
+                 "per_kind": sound_per_kind,
                  "interval": "paired cluster bootstrap: the same crops with and without the clip's own sound, "
                              "the windows of a clip resampled together"})
 

@@ -14,6 +14,7 @@ file; no raw ``av`` exception escapes.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import os
 import warnings
@@ -23,13 +24,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
 from scipy.signal import resample_poly
 
-from avsa.errors import InputError, MediaError
+from avsa.errors import AvsaError, InputError, MediaError
 from avsa.media import layouts, metadata
 from avsa.media.outputs import safe_output
 
@@ -645,7 +646,7 @@ def _check_window(start_s: float, duration_s: float | None) -> None:
 
 def write_av(
     path: str | os.PathLike,
-    frames: np.ndarray,
+    frames: np.ndarray | Iterable[np.ndarray],
     fps: float,
     *,
     audio: np.ndarray | None = None,
@@ -669,8 +670,9 @@ def write_av(
     ----------
     path : str or os.PathLike
         ``.mp4``, ``.mov`` or ``.mkv``; the container follows the suffix.
-    frames : np.ndarray, uint8, shape (T, H, W, 3)
-        RGB frames; H and W must be even (yuv420p).
+    frames : np.ndarray, uint8, shape (T, H, W, 3), or an iterable of (H, W, 3) frames
+        RGB frames; H and W must be even (yuv420p). An iterable is encoded as it
+        yields, so a long clip is never all in memory.
     fps : float
         Frame rate in Hz.
     audio : np.ndarray, float, shape (C, N), optional, keyword-only
@@ -704,10 +706,21 @@ def write_av(
         ``--overwrite``).
     """
     p = Path(path)
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise InputError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-    _, height, width, _ = frames.shape
+    if isinstance(frames, (np.ndarray, list, tuple)):
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise InputError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        _, height, width, _ = frames.shape
+    else:  # an iterable of frames, encoded as they come
+        frames = iter(frames)
+        first = next(frames, None)
+        if first is None:
+            raise InputError("frames: the iterable gave no frame")
+        first = np.asarray(first)
+        if first.ndim != 3 or first.shape[-1] != 3 or first.dtype != np.uint8:
+            raise InputError(f"each frame must be uint8 (H, W, 3), got {first.dtype} {first.shape}")
+        height, width, _ = first.shape
+        frames = _same_shape(itertools.chain([first], frames), first.shape)
     if height % 2 or width % 2:
         raise InputError(f"frame size must be even for yuv420p, got {width}×{height}")
     if not (fps > 0 and math.isfinite(fps)):
@@ -725,6 +738,15 @@ def write_av(
                 temporary, projection=projection,
                 ambisonic_channels=audio.shape[0] if audio is not None and audio.shape[0] == 4 else None,
             )
+
+
+def _same_shape(frames, shape: tuple[int, ...]):
+    """The frames of an iterable, each checked to be uint8 of ``shape``."""
+    for k, frame in enumerate(frames):
+        frame = np.asarray(frame)
+        if frame.shape != shape or frame.dtype != np.uint8:
+            raise InputError(f"frame {k} is {frame.dtype} {frame.shape}, the first was uint8 {shape}")
+        yield frame
 
 
 def _write_video(p: Path, temporary: Path, frames, fps, width, height, audio, sample_rate, audio_codec, video_codec,
@@ -751,6 +773,8 @@ def _write_video(p: Path, temporary: Path, frames, fps, width, height, audio, sa
                 container.mux(packet)
             if astream is not None:
                 _encode_audio(container, astream, audio, int(sample_rate))
+    except AvsaError:  # from the frames' iterable (a bad frame, the source it decodes): it names what failed
+        raise
     except _AV_ERRORS as exc:
         raise MediaError(p, f"cannot write ({_reason(exc)})") from None
 

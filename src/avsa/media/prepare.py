@@ -208,6 +208,21 @@ def clip_starts(duration_s: float, options: PrepareOptions) -> list[tuple[float,
     return [(0.0, length)] if length >= options.min_clip_s else []
 
 
+def _fit_frames(frames, length: int):
+    """Frames of an iterable trimmed or padded (repeating the last) to ``length``, one at a time: the clip's
+    frames go to the encoder as they decode, never all in memory at once."""
+    last, count = None, 0
+    for last in frames:
+        if count == length:
+            break
+        yield last
+        count += 1
+    if last is None:
+        raise InputError("the decoder returned nothing for this window")
+    for _ in range(length - count):
+        yield last
+
+
 def _fit(array: np.ndarray, length: int, axis: int) -> np.ndarray:
     """Trim or pad (repeating the last element / zeros for audio) to ``length``."""
     have = array.shape[axis]
@@ -301,17 +316,23 @@ def _audio_is_whole(path: Path, *, n_samples: int, sample_rate: int) -> bool:
 
 
 def _video_is_whole(path: Path, *, n_frames: int, width: int) -> bool:
-    """True if every one of ``n_frames`` frames of ``path`` decodes at ``width`` × ``width/2``."""
+    """True if ``path`` holds ``n_frames`` whole frames of ``width`` × ``width/2``.
+
+    Reads the packets without decoding them (a file cut short loses its index or its last packets; the
+    clip's own encoder wrote each packet, so a whole packet decodes) and decodes the first frame."""
     try:
         with av.open(str(path)) as container:
-            count = 0
-            for frame in container.decode(video=0):
-                if (frame.width, frame.height) != (width, width // 2):
-                    return False
-                count += 1
+            stream = container.streams.video[0]
+            count, first = 0, None
+            for packet in container.demux(stream):
+                if packet.size:
+                    count += 1
+                    if first is None:
+                        first = packet.decode()
     except Exception:  # a truncated or foreign file: FFmpeg errors, OSError, IndexError (no stream)
         return False
-    return count == n_frames
+    return (count == n_frames and (stream.codec_context.width, stream.codec_context.height) == (width, width // 2)
+            and first is not None)
 
 
 def _groundtruth_is_whole(path: Path) -> bool:
@@ -530,11 +551,10 @@ def _prepare_clip(
             temporary, np.clip(foa, -1.0, 1.0).T, options.sample_rate, subtype="PCM_24", format="FLAC"),
             audio_whole)
     if not video_whole(video_path):
-        frames = io.read_frames(
+        frames = _fit_frames(io.stream_frames(
             source.video, start_s=start_s, duration_s=duration_s, fps=options.fps,
             size=(options.width, options.width // 2), projection=projection,
-        )
-        frames = _fit(np.asarray(frames), n_frames, axis=0)
+        ), n_frames)
         _write_verified(video_path, lambda temporary: io.write_av(
             temporary, frames, options.fps, gop=options.gop, spherical=True), video_whole)
     groundtruth_relative = ""
