@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from avsa.errors import InputError
-from avsa.inference.localize import localize_file
+from avsa.inference.localize import SCORES, localize_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time", type=float, default=None, help="window start in seconds (default: the middle)")
     parser.add_argument("--grid", default="36x9", help="azimuths x elevations (azimuths a multiple of 4)")
     parser.add_argument("--fov-deg", type=float, default=60.0)
-    parser.add_argument("--score", choices=("spatial", "alignment"), default="spatial",
+    parser.add_argument("--score", choices=SCORES, default=SCORES[0],
                         help="spatial: the crop's video picks its own audio rotation among four (default); "
                              "alignment: the crop's alignment with its own audio")
     parser.add_argument("--out", type=Path, default=None,

@@ -33,6 +33,8 @@ from avsa.spatial import projection, sphere
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 """score(azimuth (R, C), elevation (R, C), frames, foa) → (R, C): replaces the model (tests, oracles)."""
+SCORES = ("spatial", "alignment")
+"""The scores :func:`alignment_map` can draw; the first is the default."""
 
 
 def direction_grid(n_azimuth: int, n_elevation: int, *, max_elevation: float = math.radians(60)):
@@ -100,7 +102,7 @@ def alignment_map(p: Pretrained, frames: torch.Tensor, foa: torch.Tensor, *, gri
         s = p.spatial_scores(v, a, directions) / p.config.temperature  # (B, 4 audio, 4 video)
         scores = s.log_softmax(dim=1).diagonal(dim1=1, dim2=2).cpu()  # (B, 4): own audio among the four
     else:
-        raise InputError(f"score must be 'spatial' or 'alignment', got {score!r}")
+        raise InputError(f"score must be one of {SCORES}, got {score!r}")
     out = torch.empty(rows, cols)
     out[:, col_index.reshape(-1)] = scores.reshape(rows, quarter * 4)
     return out, az, el
