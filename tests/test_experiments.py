@@ -169,3 +169,42 @@ def test_toy_scale_end_to_end(synthetic_cache, tmp_path):
     with pytest.warns(UserWarning):
         again = run_paper(tmp_path / "exp", TOY, cache=synthetic_cache, seeds=(3, 5))  # resumes: nothing retrained
     assert again.read_text().split("Wall time")[0] == text.split("Wall time")[0]
+
+
+def _claims_json(folder, seeds, verdicts, scale=None):
+    import json
+
+    folder.mkdir(parents=True)
+    rows = [[n, f"claim {n}", "+1", ", ".join(map(str, seeds)), "2", "A 50.0", "B 45.0", "…",
+             f"+{i}.0 [+0.1, +9.0]", v] for i, (n, v) in enumerate(verdicts.items(), 1)]
+    (folder / "claims.json").write_text(json.dumps({"scale": scale or {"videos": 64}, "seeds": list(seeds),
+                                                    "rows": rows}))
+
+
+def test_compare_names_every_claim_whose_verdict_differs_and_undecided_claims(tmp_path, capsys):
+    import argparse
+
+    from avsa.experiments import compare_runs
+
+    _claims_json(tmp_path / "a", (0, 1, 2), {"1": "holds", "2": "undecided", "3": "holds", "4": "holds"})
+    _claims_json(tmp_path / "b", (3, 4, 5), {"1": "holds", "2": "holds", "3": "holds", "4": "holds"})
+    text = compare_runs(tmp_path / "a", tmp_path / "b")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == 4 and rows[1].endswith("| **no** |") and rows[0].endswith("| yes |")
+    assert "seeds 0-2: A − B" in text and "seeds 3-5: A − B" in text
+    assert "The verdicts differ for claim(s) 2." in text and "Undecided among claims 1–3: 2." in text
+    assert "share seed" not in text
+    _claims_json(tmp_path / "c", (0, 1, 2), {"1": "holds", "2": "undecided", "3": "holds", "4": "holds"})
+    text = compare_runs(tmp_path / "a", tmp_path / "c")
+    assert "Every claim has the same verdict in both runs." in text and "share seed(s) 0, 1, 2" in text
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert run(parser.parse_args(["compare", str(tmp_path / "a"), str(tmp_path / "b")])) == 0
+    assert "The verdicts differ for claim(s) 2." in capsys.readouterr().out
+    with pytest.raises(InputError, match="no claims.json"):
+        compare_runs(tmp_path / "a", tmp_path / "missing")
+    _claims_json(tmp_path / "full", (6, 7), {"1": "holds"}, scale={"videos": 160})
+    with pytest.raises(InputError, match="different scales"):
+        compare_runs(tmp_path / "a", tmp_path / "full")
+    with pytest.raises(InputError, match="two run folders"):
+        run(parser.parse_args(["compare", str(tmp_path / "a")]))

@@ -1,9 +1,11 @@
-"""``avsa experiments paper``: the paper's headline claims, checked on the synthetic world.
+"""``avsa experiments paper``: the paper's headline claims, checked on the synthetic world (and
+``avsa experiments compare``: two runs' verdicts side by side).
 
 ::
 
     avsa experiments paper --scale small --out experiments_out      # seeds 0-5
     avsa experiments paper --scale small --seeds 6-11 --out experiments_out_b  # a disjoint set of seeds
+    avsa experiments compare experiments_out experiments_out_b     # do their verdicts agree?
     avsa experiments paper --scale full --out experiments_out       # more videos and steps
 
 Trains the variants the claims need (claims 1–3 with every seed of ``--seeds``,
@@ -566,6 +568,48 @@ def run_paper(out: Path, scale: str | Scale, *, cache: Path | None = None, only:
     return path
 
 
+def compare_runs(a: Path, b: Path) -> str:
+    """Markdown comparing the verdicts of two ``paper`` runs (their ``--out`` folders), claim by claim.
+
+    Raises
+    ------
+    InputError
+        A folder without ``claims.json`` (the run has not finished), or runs of different scales.
+    """
+    runs = []
+    for folder in (a, b):
+        path = Path(folder) / "claims.json"
+        if not path.is_file():
+            raise InputError(f"{folder}: no claims.json (run avsa experiments paper --out {folder} first)")
+        runs.append(json.loads(path.read_text()))
+    if runs[0]["scale"] != runs[1]["scale"]:
+        raise InputError(f"{a} and {b} were run at different scales: their verdicts are not comparable")
+    shared = sorted(set(runs[0]["seeds"]) & set(runs[1]["seeds"]))
+    names = [f"seeds {format_seeds(tuple(r['seeds']))}" for r in runs]
+    header = ["#", "claim", f"{names[0]}: A − B [95% CI]", "verdict", f"{names[1]}: A − B [95% CI]", "verdict",
+              "same verdict"]
+    rows, differ, undecided = [], [], []
+    by_number = [{row[0]: row for row in r["rows"]} for r in runs]
+    for number, row_a in by_number[0].items():
+        row_b = by_number[1].get(number)
+        if row_b is None:
+            continue
+        same = row_a[-1] == row_b[-1]
+        if not same:
+            differ.append(number)
+        if number in ("1", "2", "3") and "undecided" in (row_a[-1], row_b[-1]):
+            undecided.append(number)
+        rows.append([number, row_a[1], row_a[-2], row_a[-1], row_b[-2], row_b[-1], "yes" if same else "**no**"])
+    text = [_markdown(header, rows), "",
+            "Every claim has the same verdict in both runs." if not differ else
+            f"The verdicts differ for claim(s) {', '.join(differ)}.",
+            "None of claims 1–3 is undecided." if not undecided else
+            f"Undecided among claims 1–3: {', '.join(undecided)}."]
+    if shared:
+        text.append(f"Warning: the runs share seed(s) {', '.join(map(str, shared))}; they are not independent.")
+    return "\n".join(text)
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
     """Seeds from the command line: ``"0-5"``, ``"6,7,8,9,10,11"`` or both mixed (``"0-2,7"``), in that order.
 
@@ -606,7 +650,10 @@ def format_seeds(seeds: tuple[int, ...]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", choices=("paper",), help="which experiment")
+    parser.add_argument("experiment", choices=("paper", "compare"),
+                        help="paper: train and decide the claims; compare: the verdicts of two paper runs")
+    parser.add_argument("folders", nargs="*", type=Path, default=[],
+                        help="compare: the --out folders of two paper runs (e.g. on disjoint seed sets)")
     parser.add_argument("--scale", choices=tuple(SCALES), default="small")
     parser.add_argument("--out", type=Path, default=Path("experiments_out"), help="output folder (reused on rerun)")
     parser.add_argument("--cache", type=Path, default=None,
@@ -625,6 +672,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.experiment == "compare":
+        if len(args.folders) != 2:
+            raise InputError(f"experiments compare needs two run folders, got {len(args.folders)}")
+        print(compare_runs(*args.folders))
+        return 0
+    if args.folders:
+        raise InputError(f"experiments paper takes no folders (got {', '.join(map(str, args.folders))}); "
+                         "name its output with --out")
     if args.cache is not None and not (args.cache / "manifest.csv").is_file():
         raise InputError(f"{args.cache}: not a prepared cache (no manifest.csv; run avsa prepare first)")
     if args.jobs < 1:
