@@ -99,6 +99,10 @@ def print_results(results: list[Result], out: str | os.PathLike, *, reference: d
         else:
             cell = r.cell(percent=r.metric in PERCENT_METRICS) + (" pts" if r.metric == "accuracy difference" else "")
         print(f"{r.task:<28} {cell:<24} {chance:>8} {r.n:>6}")
+        if r.metric == "accuracy difference":  # AVSA decided by the sound: where, by crop kind
+            for kind, part in r.details.get("per_kind", {}).items():
+                print(f"  {kind + ' crops':<26} {100 * part['value']:.1f} pts = {100 * part['avsa']:.1f} - "
+                      f"{100 * part['control']:.1f} (control)  n {part['n']}")
         for skipped in r.details.get("skipped", []):
             print(f"  skipped {skipped['item']}: {skipped['problem']}")
     if reference is not None:
