@@ -177,8 +177,10 @@ def _claims_json(folder, seeds, verdicts, scale=None):
     folder.mkdir(parents=True)
     rows = [[n, f"claim {n}", "+1", ", ".join(map(str, seeds)), "2", "A 50.0", "B 45.0", "…",
              f"+{i}.0 [+0.1, +9.0]", v] for i, (n, v) in enumerate(verdicts.items(), 1)]
+    # claim 1's per-seed differences: +1, +2, +3 points in every run (pooled over two runs: 2 ± 0.84 points)
+    claims = {n: {"per_seed": [0.01, 0.02, 0.03][:len(seeds)], "delta": 0.02} for n in verdicts}
     (folder / "claims.json").write_text(json.dumps({"scale": scale or {"videos": 64}, "seeds": list(seeds),
-                                                    "rows": rows}))
+                                                    "rows": rows, "claims": claims}))
 
 
 def test_compare_names_every_claim_whose_verdict_differs_and_undecided_claims(tmp_path, capsys):
@@ -190,13 +192,19 @@ def test_compare_names_every_claim_whose_verdict_differs_and_undecided_claims(tm
     _claims_json(tmp_path / "b", (3, 4, 5), {"1": "holds", "2": "holds", "3": "holds", "4": "holds"})
     text = compare_runs(tmp_path / "a", tmp_path / "b")
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
-    assert len(rows) == 4 and rows[1].endswith("| **no** |") and rows[0].endswith("| yes |")
+    assert len(rows) == 4 and "| **no** |" in rows[1] and "| yes |" in rows[0]
+    # pooled over both runs' six seeds: d = 1, 2, 3, 1, 2, 3 points → 2.0 ± t(5) · 0.894 / √6 = 2.0 ± 0.94
+    from scipy import stats
+
+    half = 100 * stats.t.ppf(0.975, 5) * np.std([0.01, 0.02, 0.03] * 2, ddof=1) / np.sqrt(6)
+    assert rows[0].endswith(f"| +2.0 [{2 - half:+.1f}, {2 + half:+.1f}] (6 seeds) | holds |")
     assert "seeds 0-2: A − B" in text and "seeds 3-5: A − B" in text
     assert "The verdicts differ for claim(s) 2." in text and "Undecided among claims 1–3: 2." in text
     assert "share seed" not in text
     _claims_json(tmp_path / "c", (0, 1, 2), {"1": "holds", "2": "undecided", "3": "holds", "4": "holds"})
     text = compare_runs(tmp_path / "a", tmp_path / "c")
     assert "Every claim has the same verdict in both runs." in text and "share seed(s) 0, 1, 2" in text
+    assert all(line.endswith("| — | — |") for line in text.splitlines() if line.startswith("| 1 |"))
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     assert run(parser.parse_args(["compare", str(tmp_path / "a"), str(tmp_path / "b")])) == 0

@@ -504,8 +504,9 @@ def write_tables(out: Path, claims: list[Claim], kinds: list[list[str]], scale: 
     per_claim = {}
     for c in claims:
         diff = c.difference() if c.a else None
+        per_seed = [float(np.mean(x - y)) for x, y in zip(*c._outcomes())] if c.a else None
         per_claim[c.number] = {"seeds": list(c.seeds), "delta": c.delta, "verdict": c.verdict(),
-                               "per_seed": list(diff.per_seed) if diff else None,
+                               "per_seed": per_seed,
                                "interval": asdict(diff.interval) if diff else None}
     (out / "claims.json").write_text(json.dumps({"scale": asdict(scale), "seeds": list(seeds),
                                                  "stereo_seeds": list(stereo_seeds),
@@ -587,7 +588,7 @@ def compare_runs(a: Path, b: Path) -> str:
     shared = sorted(set(runs[0]["seeds"]) & set(runs[1]["seeds"]))
     names = [f"seeds {format_seeds(tuple(r['seeds']))}" for r in runs]
     header = ["#", "claim", f"{names[0]}: A − B [95% CI]", "verdict", f"{names[1]}: A − B [95% CI]", "verdict",
-              "same verdict"]
+              "same verdict", "both sets pooled: A − B [95% CI]", "verdict"]
     rows, differ, undecided = [], [], []
     by_number = [{row[0]: row for row in r["rows"]} for r in runs]
     for number, row_a in by_number[0].items():
@@ -599,15 +600,31 @@ def compare_runs(a: Path, b: Path) -> str:
             differ.append(number)
         if number in ("1", "2", "3") and "undecided" in (row_a[-1], row_b[-1]):
             undecided.append(number)
-        rows.append([number, row_a[1], row_a[-2], row_a[-1], row_b[-2], row_b[-1], "yes" if same else "**no**"])
+        rows.append([number, row_a[1], row_a[-2], row_a[-1], row_b[-2], row_b[-1], "yes" if same else "**no**",
+                     *_pooled([r.get("claims", {}).get(number) for r in runs], shared)])
     text = [_markdown(header, rows), "",
             "Every claim has the same verdict in both runs." if not differ else
             f"The verdicts differ for claim(s) {', '.join(differ)}.",
             "None of claims 1–3 is undecided." if not undecided else
-            f"Undecided among claims 1–3: {', '.join(undecided)}."]
+            f"Undecided among claims 1–3: {', '.join(undecided)}.",
+            "Pooled: the same t-interval over the seeds of both runs together (each seed's d_s as its run "
+            "measured it), the decision more seeds would give; whether it is stable needs two disjoint sets of "
+            "that many seeds."]
     if shared:
         text.append(f"Warning: the runs share seed(s) {', '.join(map(str, shared))}; they are not independent.")
     return "\n".join(text)
+
+
+def _pooled(claims: list, shared: list) -> list[str]:
+    """Interval and verdict of one claim over the seeds of two runs together (``claims.json`` entries)."""
+    from avsa.evaluate.intervals import seed_level_difference
+
+    if shared or any(c is None or not c.get("per_seed") for c in claims):
+        return ["—", "—"]
+    d = [x for c in claims for x in c["per_seed"]]
+    interval = seed_level_difference([[x] for x in d], [[0.0] for _ in d]).interval  # d_s, one item per seed
+    return [f"{_points(interval.estimate)} [{_points(interval.low)}, {_points(interval.high)}] ({len(d)} seeds)",
+            verdict(interval, claims[0].get("delta", DELTA))]
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
