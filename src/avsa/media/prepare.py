@@ -212,11 +212,16 @@ def _fit_frames(frames, length: int):
     """Frames of an iterable trimmed or padded (repeating the last) to ``length``, one at a time: the clip's
     frames go to the encoder as they decode, never all in memory at once."""
     last, count = None, 0
-    for last in frames:
-        if count == length:
-            break
-        yield last
-        count += 1
+    try:
+        for last in frames:
+            if count == length:
+                break
+            yield last
+            count += 1
+    finally:  # a generator left early closes its file and its conversion thread now, not when collected
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
     if last is None:
         raise InputError("the decoder returned nothing for this window")
     for _ in range(length - count):
