@@ -365,6 +365,10 @@ class Claim:
             b.append(np.asarray(rb.details[self.key], float))
         return a, b
 
+    def per_seed(self) -> list[float]:
+        """d_s = mean over the trials of A − B, one per seed (empty when nothing was run)."""
+        return [float(np.mean(x - y)) for x, y in zip(*self._outcomes())]
+
     def difference(self):
         """The seed-level difference (:class:`~avsa.evaluate.intervals.SeedLevelDifference`); None below 2 seeds."""
         from avsa.evaluate.intervals import seed_level_difference
@@ -388,11 +392,11 @@ class Claim:
         if not self.a:
             return head + ["—", "—", "—", "—", "not run"]
         mean = lambda rs: 100 * float(np.mean([r.value for r in rs]))  # noqa: E731
-        a, b = self._outcomes()
-        per_seed = " / ".join(_points(float(np.mean(x - y))) for x, y in zip(a, b))
+        d = self.per_seed()
+        per_seed = " / ".join(_points(x) for x in d)
         diff = self.difference()
         if diff is None:
-            interval = f"{_points(float(np.mean(a[0] - b[0])))} (1 seed: no interval)"
+            interval = f"{_points(d[0])} (1 seed: no interval)"
         else:
             i = diff.interval
             interval = f"{_points(i.estimate)} [{_points(i.low)}, {_points(i.high)}]"
@@ -504,9 +508,8 @@ def write_tables(out: Path, claims: list[Claim], kinds: list[list[str]], scale: 
     per_claim = {}
     for c in claims:
         diff = c.difference() if c.a else None
-        per_seed = [float(np.mean(x - y)) for x, y in zip(*c._outcomes())] if c.a else None
         per_claim[c.number] = {"seeds": list(c.seeds), "delta": c.delta, "verdict": c.verdict(),
-                               "per_seed": per_seed,
+                               "per_seed": c.per_seed() if c.a else None,
                                "interval": asdict(diff.interval) if diff else None}
     (out / "claims.json").write_text(json.dumps({"scale": asdict(scale), "seeds": list(seeds),
                                                  "stereo_seeds": list(stereo_seeds),

@@ -228,33 +228,28 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
     w, k, _ = scores.shape
     hit = (scores.argmax(-1) == torch.arange(k)).numpy()  # (W, K)
     crop_groups = [g for g in test["groups"] for _ in range(k)]
-    per_kind = {}
+    hit, other = hit.ravel(), (torch.cat(test["scores_other"]).cpu().argmax(-1) == torch.arange(k)).numpy().ravel()
+    per_kind, sound_per_kind = {}, {}  # crops on a detection vs. the random fill of empty quadrants
     for index, kind in enumerate(KINDS):
         mask = (kinds == index).numpy().ravel()
         if mask.any():
-            r = _result(f"avsa-contrastive-{kind}", hit.ravel()[mask], [g for g, m in zip(crop_groups, mask) if m],
-                        chance=0.25, checkpoint=ckpt, seed=seed)
+            groups = [g for g, m in zip(crop_groups, mask) if m]
+            r = _result(f"avsa-contrastive-{kind}", hit[mask], groups, chance=0.25, checkpoint=ckpt, seed=seed)
             per_kind[kind] = {"value": r.value, "low": r.low, "high": r.high, "n": r.n}
-    results["avsa-contrastive"] = _result("avsa-contrastive", hit.ravel(), crop_groups, chance=0.25,
+            part = paired_difference(hit[mask].astype(float), other[mask].astype(float), groups=groups,
+                                     seed=seed).interval
+            sound_per_kind[kind] = {"value": part.estimate, "low": part.low, "high": part.high, "n": part.n,
+                                    "avsa": float(hit[mask].mean()), "control": float(other[mask].mean())}
+    results["avsa-contrastive"] = _result("avsa-contrastive", hit, crop_groups, chance=0.25,
                                           checkpoint=ckpt, seed=seed, details={
                                               "per_kind": per_kind, "crops": crops,
                                               "kinds": [KINDS[i] for i in kinds.numpy().ravel()]})
-    other = (torch.cat(test["scores_other"]).cpu().argmax(-1) == torch.arange(k)).numpy()
     results["avsa-contrastive-other-audio"] = _result(
-        "avsa-contrastive-other-audio", other.ravel(), crop_groups, chance=0.25, checkpoint=ckpt, seed=seed,
+        "avsa-contrastive-other-audio", other, crop_groups, chance=0.25, checkpoint=ckpt, seed=seed,
         details={"audio": "each window's sound field replaced by another clip's, rotated to the same crops"})
-    # what the clip's own sound decides: AVSA minus its control, paired crop by crop
-    paired = paired_difference(hit.ravel().astype(float), other.ravel().astype(float), groups=crop_groups, seed=seed)
+    # what the clip's own sound decides: AVSA minus its control, paired crop by crop (and by crop kind above)
+    paired = paired_difference(hit.astype(float), other.astype(float), groups=crop_groups, seed=seed)
     d = paired.interval
-    sound_per_kind = {}  # where the sound decides: crops on a detection vs. the random fill of empty quadrants
-    for index, kind in enumerate(KINDS):
-        mask = (kinds == index).numpy().ravel()
-        if mask.any():
-            part = paired_difference(hit.ravel()[mask].astype(float), other.ravel()[mask].astype(float),
-                                     groups=[g for g, m in zip(crop_groups, mask) if m], seed=seed).interval
-            sound_per_kind[kind] = {"value": part.estimate, "low": part.low, "high": part.high, "n": part.n,
-                                    "avsa": float(hit.ravel()[mask].mean()),
-                                    "control": float(other.ravel()[mask].mean())}
     results["avsa-sound-dependent"] = Result(
         task="avsa-sound-dependent", value=d.estimate, low=d.low, high=d.high, n=d.n, n_groups=d.n_groups,
         metric="accuracy difference", chance=0.0, checkpoint=ckpt,

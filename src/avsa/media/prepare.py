@@ -27,8 +27,8 @@ the map of a platform's re-encoding).
 Robustness: one writer at a time holds the cache's lock
 (:func:`~avsa.media.cache.writer_lock`; a second ``prepare`` stops with a
 message naming the holder). Every output is written under a temporary name
-unique to its writer, decoded back to verify it, and only then renamed into
-place; the manifest is merged from per-source part files
+unique to its writer, read back to verify it (audio decoded, video from its
+packets and first frame), and only then renamed into place; the manifest is merged from per-source part files
 (``parts/<source>.csv``) written atomically once every clip of a source is
 verified, so a killed run never leaves a corrupt manifest. A rerun verifies
 every clip again (a clip that does not decode is rewritten and counted as
@@ -231,7 +231,7 @@ def _fit_frames(frames, length: int):
 def _fit(array: np.ndarray, length: int, axis: int) -> np.ndarray:
     """Trim or pad (repeating the last element / zeros for audio) to ``length``."""
     have = array.shape[axis]
-    if have >= length:  # a view, not a copy of the clip's frames
+    if have >= length:  # a view, not a copy
         return array[(slice(None),) * (axis % array.ndim) + (slice(0, length),)]
     if have == 0:
         raise InputError("the decoder returned nothing for this window")
@@ -324,20 +324,21 @@ def _video_is_whole(path: Path, *, n_frames: int, width: int) -> bool:
     """True if ``path`` holds ``n_frames`` whole frames of ``width`` × ``width/2``.
 
     Reads the packets without decoding them (a file cut short loses its index or its last packets; the
-    clip's own encoder wrote each packet, so a whole packet decodes) and decodes the first frame."""
+    clip's own encoder wrote each packet, so a whole packet decodes), decoding only until the first
+    frame comes out (the decoder may hold a few packets back to reorder them)."""
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            count, first = 0, None
+            count, decoded = 0, []
             for packet in container.demux(stream):
                 if packet.size:
                     count += 1
-                    if first is None:
-                        first = packet.decode()
+                    if not decoded:
+                        decoded = packet.decode()
     except Exception:  # a truncated or foreign file: FFmpeg errors, OSError, IndexError (no stream)
         return False
-    return (count == n_frames and (stream.codec_context.width, stream.codec_context.height) == (width, width // 2)
-            and first is not None)
+    return (count == n_frames and bool(decoded)
+            and (stream.codec_context.width, stream.codec_context.height) == (width, width // 2))
 
 
 def _groundtruth_is_whole(path: Path) -> bool:
