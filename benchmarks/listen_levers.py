@@ -1,9 +1,10 @@
 """What makes AVSA listen: one lever at a time on the demo's world, scored by what the sound decides.
 
-    python benchmarks/listen_levers.py NAME [key=value ...] [--out DIR] [--seed N]
+    python benchmarks/listen_levers.py NAME [key=value ...] [--out DIR] [--seed N] [--avc-steps N] [--avsa-steps N]
 
 Builds the demo's world once (``DIR/world<seed>``), trains the demo's AVC stage once per model
-configuration, then the AVSA stage (600 steps, the demo's) with the given config overrides, and
+configuration (the model, the audio format and features, the AVC steps), then the AVSA stage
+(600 steps, the demo's) with the given config overrides, and
 evaluates it on the held-out clips with the demo's detector crops and with ground-truth crops
 jittered by 15°: AVSA contrastive, its control (the same crops, another clip's sound) and their
 difference, overall and per crop kind. Appends one JSON line to ``DIR/levers.jsonl``.
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("levers_out"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--avsa-steps", type=int, default=600)
+    parser.add_argument("--avc-steps", type=int, default=None, help="AVC stage steps (default: the demo's)")
     args = parser.parse_args()
 
     from avsa.demo import DETECTIONS, JITTER_DEG, DemoConfig, build_world
@@ -40,11 +42,15 @@ def main() -> None:
     cache = build_world(demo)
     common = [f"data.cache={cache}", f"data.detector={DETECTIONS}", "data.crop_jitter_deg=0",
               "model.direction_encoding=true", f"seed={args.seed}"]
-    model_overrides = sorted(o for o in args.overrides if o.startswith("model."))
+    # what the AVC stage's checkpoint depends on: the model and the audio encoder's input
+    model_overrides = sorted(o for o in args.overrides if o.startswith(("model.", "data.format=", "data.features=")))
     tag = "-".join(o.split(".", 1)[1].replace("=", "") for o in model_overrides)
+    avc_steps = demo.avc_steps if args.avc_steps is None else args.avc_steps
+    if avc_steps != demo.avc_steps:
+        tag = f"{tag}-avc{avc_steps}" if tag else f"avc{avc_steps}"
     avc_run = args.out / f"avc{args.seed}{'-' + tag if tag else ''}"
     if not checkpoint_path(avc_run, "avc").exists():
-        train(load_config(demo.config, [*common, f"avc.steps={demo.avc_steps}", "stages=[avc]", "name=avc",
+        train(load_config(demo.config, [*common, f"avc.steps={avc_steps}", "stages=[avc]", "name=avc",
                                         *model_overrides]), run_dir=avc_run)
     run = args.out / f"run-{args.name}-s{args.seed}"
     t0 = time.time()
@@ -52,7 +58,8 @@ def main() -> None:
         train(load_config(demo.config, [*common, f"avsa.steps={args.avsa_steps}", "stages=[avsa]",
                                         f"init={checkpoint_path(avc_run, 'avc')}", f"name={args.name}",
                                         *args.overrides]), run_dir=run)
-    row = {"name": args.name, "seed": args.seed, "overrides": args.overrides, "train_min": (time.time() - t0) / 60}
+    row = {"name": args.name, "seed": args.seed, "overrides": args.overrides, "avc_steps": avc_steps,
+           "avsa_steps": args.avsa_steps, "train_min": (time.time() - t0) / 60}
     p = load_pretrained(checkpoint_path(run, "avsa"))
     for detector, suffix in ((DETECTIONS, ""), (f"oracle-jitter{JITTER_DEG:g}", "-jittered")):
         r = run_indomain(p, cache, n_per_clip=4, detector=detector, seed=args.seed, binary=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 
 import numpy as np
 import pytest
@@ -56,6 +57,8 @@ def test_each_bad_file_reported_good_files_prepared(corpus, tmp_path):
     # the silent file's clip is in the manifest as dropped, with its reason
     (silent,) = [row for row in manifest if row["source"] == "silent.mp4"]
     assert silent["status"].startswith("dropped: loudness") and silent["video"] == ""
+    # and no clip's frame reader outlives its clip (the dropped one stops after the frames decoded ahead)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("avsa-read-ahead")]
 
 
 def test_equirect_flag_accepts_16_9(corpus, tmp_path):

@@ -332,3 +332,58 @@ def test_non_reference_frames_no_target_picks_are_not_decoded(panned_video):
 
     assert decoded_count(30.0) == 60  # every frame is picked at the native rate
     assert 30 < decoded_count(16.0) < 60  # frames only between two picks and not referenced are left out
+
+
+# --------------------------------------------------------------------------- read_ahead
+
+
+def test_read_ahead_keeps_order_and_raises_the_producers_error_after_the_items_before_it():
+    def items():
+        yield from range(20)
+        raise MediaError("clip.mp4", "broken at frame 20")
+
+    got = []
+    with pytest.raises(MediaError, match="clip.mp4.*frame 20"):
+        for item in io.read_ahead(items(), ahead=3):
+            got.append(item)
+    assert got == list(range(20))
+
+
+def test_read_ahead_left_early_stops_the_producer_and_closes_the_source_on_its_thread():
+    import threading
+
+    produced, closed_on = [], []
+
+    def items():
+        try:
+            for k in range(10_000):
+                produced.append(k)
+                yield k
+        finally:
+            closed_on.append(threading.current_thread().name)
+
+    reader = io.read_ahead(items(), ahead=2)
+    assert [next(reader) for _ in range(3)] == [0, 1, 2]
+    reader.close()
+    assert closed_on == ["avsa-read-ahead"]  # closed where it ran, before close() returned
+    assert len(produced) <= 3 + 2 + 1  # taken + queued + the one waiting to be queued
+    assert not any(t.name == "avsa-read-ahead" for t in threading.enumerate())
+
+
+def test_read_ahead_refuses_a_lookahead_below_one():
+    with pytest.raises(InputError, match="ahead"):
+        list(io.read_ahead(iter([1]), ahead=0))
+
+
+def test_read_ahead_starts_producing_before_the_first_item_is_asked_for():
+    import threading
+
+    started = threading.Event()
+
+    def items():
+        started.set()
+        yield 1
+
+    with io.read_ahead(items()) as reader:
+        assert started.wait(5.0)  # the first items decode while the caller does other work
+        assert list(reader) == [1]

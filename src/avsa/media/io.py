@@ -17,6 +17,8 @@ import bisect
 import itertools
 import math
 import os
+import queue
+import threading
 import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +42,7 @@ __all__ = [
     "read_frames",
     "read_frame_range",
     "stream_frames",
+    "read_ahead",
     "read_audio",
     "write_av",
     "write_audio",
@@ -60,6 +63,8 @@ _AV_ERRORS = (av.FFmpegError, OSError, ValueError, RuntimeError, EOFError)
 CONVERT_THREAD_MIN_PIXELS = 1920 * 960
 #: Frames decoded ahead of the conversion thread (each held until converted).
 CONVERT_AHEAD = 3
+#: Items a :func:`read_ahead` producer runs ahead of its consumer (decoded frames at the consumer's size).
+READ_AHEAD = 8
 #: Codecs whose decoder can leave out non-reference frames (``skip_frame = "NONREF"``).
 NONREF_SKIPPING_CODECS = ("h264",)
 #: Packets demuxed ahead of the decoder, to know the presentation times around each frame
@@ -312,6 +317,86 @@ def stream_frames(
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+
+
+class read_ahead:  # noqa: N801 - used like the generator function it replaces
+    """The items of ``items``, produced on a thread of their own up to ``ahead`` items before they are used.
+
+    For a decoder feeding an encoder: both release the GIL, so the file
+    decodes while the previous frames encode instead of in turns. The thread
+    starts at once, so the first items decode while the caller does other
+    work (``prepare`` reads the clip's audio meanwhile). An error of the
+    producer is raised here, in order (after the items before it).
+    :meth:`close` (also on leaving a ``with`` block, or when garbage-collected)
+    stops the producer, which closes ``items`` on its own thread (a generator
+    is closed where it runs), and waits for it.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterable, ahead: int = READ_AHEAD):
+        if ahead < 1:
+            raise InputError(f"ahead must be at least 1, got {ahead!r}")
+        self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._produce, args=(items,), name="avsa-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _hand(self, entry) -> bool:
+        """Queue ``entry`` unless the consumer has gone; False when it has."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, items: Iterable) -> None:
+        try:
+            for item in items:
+                if not self._hand((item, None)):
+                    return
+            self._hand((self._END, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            self._hand((self._END, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    def __iter__(self) -> "read_ahead":
+        return self
+
+    def __next__(self):
+        if self._done:
+            raise StopIteration
+        item, exc = self._queue.get()
+        if item is self._END:
+            self.close()
+            if exc is not None:
+                raise exc
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        """Stop the producer and wait until it has closed ``items``; idempotent."""
+        self._done = True
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __enter__(self) -> "read_ahead":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()  # the producer ends within its next hand-over; no join from a finaliser
 
 
 def read_frame_range(path: str | os.PathLike, first_frame: int, n_frames: int, *, fps: float) -> np.ndarray:

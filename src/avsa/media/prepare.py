@@ -520,31 +520,9 @@ def _prepare_clip(
     from avsa.media import io
 
     n_samples = int(round(duration_s * options.sample_rate))
-    foa = io.read_audio(
-        source.audio, start_s=start_s, duration_s=duration_s,
-        sample_rate=options.sample_rate, layout=layout,
-    )
-    if options.channel_map:
-        from avsa.media.layouts import apply_channel_map
-
-        foa = apply_channel_map(foa, options.channel_map, path=source.audio)
-    foa = _fit(np.asarray(foa, dtype=np.float32), n_samples, axis=-1)
-    level = loudness_db(foa)
-    base = dict(
-        clip_id=clip_id, source=_relative(source.video, src_root), split=source.split,
-        start_s=float(start_s + source.start_s), duration_s=float(duration_s),
-    )
-    if level < options.min_loudness_db:
-        return ClipRecord(
-            **base, video="", audio="", groundtruth="", loudness_db=level, validity=float("nan"),
-            convention="", status=f"dropped: loudness {level:.1f} dBFS < {options.min_loudness_db:g}",
-        )
-    diagnosis = diagnose(foa, options.sample_rate)
-    rho, convention = float(diagnosis.ratio), diagnosis.convention
-    clips = cache / CLIPS_DIR
-    clips.mkdir(parents=True, exist_ok=True)
-    video_path, audio_path = clips / f"{clip_id}.mp4", clips / f"{clip_id}.flac"
     n_frames = int(round(duration_s * options.fps))
+    clips = cache / CLIPS_DIR
+    video_path, audio_path = clips / f"{clip_id}.mp4", clips / f"{clip_id}.flac"
 
     def audio_whole(path: Path) -> bool:
         return _audio_is_whole(path, n_samples=n_samples, sample_rate=options.sample_rate)
@@ -552,17 +530,47 @@ def _prepare_clip(
     def video_whole(path: Path) -> bool:
         return _video_is_whole(path, n_frames=n_frames, width=options.width)
 
-    if not audio_whole(audio_path):
-        _write_verified(audio_path, lambda temporary: soundfile.write(
-            temporary, np.clip(foa, -1.0, 1.0).T, options.sample_rate, subtype="PCM_24", format="FLAC"),
-            audio_whole)
-    if not video_whole(video_path):
-        frames = _fit_frames(io.stream_frames(
-            source.video, start_s=start_s, duration_s=duration_s, fps=options.fps,
-            size=(options.width, options.width // 2), projection=projection,
-        ), n_frames)
-        _write_verified(video_path, lambda temporary: io.write_av(
-            temporary, frames, options.fps, gop=options.gop, spherical=True), video_whole)
+    # The video decodes (and converts) on a thread of its own from here on: its first frames while the
+    # audio is read and checked below, the rest while the frames before them encode. A clip dropped
+    # for its loudness stops it after the few frames decoded ahead.
+    frames = None if video_whole(video_path) else io.read_ahead(io.stream_frames(
+        source.video, start_s=start_s, duration_s=duration_s, fps=options.fps,
+        size=(options.width, options.width // 2), projection=projection,
+    ))
+    try:
+        foa = io.read_audio(
+            source.audio, start_s=start_s, duration_s=duration_s,
+            sample_rate=options.sample_rate, layout=layout,
+        )
+        if options.channel_map:
+            from avsa.media.layouts import apply_channel_map
+
+            foa = apply_channel_map(foa, options.channel_map, path=source.audio)
+        foa = _fit(np.asarray(foa, dtype=np.float32), n_samples, axis=-1)
+        level = loudness_db(foa)
+        base = dict(
+            clip_id=clip_id, source=_relative(source.video, src_root), split=source.split,
+            start_s=float(start_s + source.start_s), duration_s=float(duration_s),
+        )
+        if level < options.min_loudness_db:
+            return ClipRecord(
+                **base, video="", audio="", groundtruth="", loudness_db=level, validity=float("nan"),
+                convention="", status=f"dropped: loudness {level:.1f} dBFS < {options.min_loudness_db:g}",
+            )
+        diagnosis = diagnose(foa, options.sample_rate)
+        rho, convention = float(diagnosis.ratio), diagnosis.convention
+        clips.mkdir(parents=True, exist_ok=True)
+        if not audio_whole(audio_path):
+            _write_verified(audio_path, lambda temporary: soundfile.write(
+                temporary, np.clip(foa, -1.0, 1.0).T, options.sample_rate, subtype="PCM_24", format="FLAC"),
+                audio_whole)
+        if frames is not None:
+            _write_verified(video_path, lambda temporary: io.write_av(
+                temporary, _fit_frames(frames, n_frames), options.fps, gop=options.gop, spherical=True),
+                video_whole)
+    finally:
+        if frames is not None:
+            frames.close()
     groundtruth_relative = ""
     if groundtruth is not None:
         groundtruth_path = clips / f"{clip_id}.json"
