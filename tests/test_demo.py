@@ -55,3 +55,14 @@ def test_the_demo_bars_are_on_what_the_sound_decides():
     results["localization"] = _r(0.9, n=50, chance=0.07)
     assert "over 50 windows" in "\n".join(bar_lines(results, 10.0))
     assert "windows): NOT met" in "\n".join(bar_lines(results, 10.0))
+
+
+def test_demo_random_fill_elevation_is_the_configs_unless_given():
+    from avsa.train.config import load_config
+
+    assert _args().random_elevation is None
+    default = training_config(DemoConfig(), Path("cache"))
+    assert default.data.random_elevation_deg == load_config(DemoConfig.config).data.random_elevation_deg
+    args = _args("--random-elevation", "30")
+    config = training_config(DemoConfig(random_elevation_deg=args.random_elevation), Path("cache"))
+    assert config.data.random_elevation_deg == 30.0
