@@ -29,8 +29,9 @@ It prints, from the medians over the rounds:
 picked frames that no other frame refers to is not decoded (see
 ``io._decode_for_targets``), so the ratio can exceed 1. It converts the
 picked frames (YUV → RGB at 512×256 in one libswscale pass) on a second
-thread while the next ones decode, so with a free core its wall-clock time
-is below its CPU time.
+thread while the next ones decode, and decodes on a thread of its own while
+the frames before encode (``io.read_ahead``), so with a free core its
+wall-clock time is below its CPU time.
 
 Run: ``python benchmarks/bench_prepare_hires.py`` (a few minutes, most of it
 writing the sources into a temporary folder; ``--keep DIR`` keeps them there
