@@ -28,8 +28,9 @@ It prints, from the medians over the rounds:
 ``prepare`` decodes fewer frames than decode-only: an H.264 frame between two
 picked frames that no other frame refers to is not decoded (see
 ``io._decode_for_targets``), so the ratio can exceed 1. It converts the
-picked frames (YUV → RGB at 512×256 in one libswscale pass) on a second
-thread while the next ones decode, and decodes on a thread of its own while
+picked frames (the decoder's YUV to the encoder's yuv420p at 512×256 in one
+libswscale pass, ``prepare.DIRECT_YUV_MIN_PIXELS``) on a second thread while
+the next ones decode, and decodes on a thread of its own while
 the frames before encode (``io.read_ahead``), so with a free core its
 wall-clock time is below its CPU time.
 

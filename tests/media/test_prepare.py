@@ -172,7 +172,13 @@ def test_youtube360_layout_with_6_channel_aac(tmp_path):
     assert abs(float(row["validity"]) - 1.0) < 0.15
 
 
-def test_clip_video_is_equirect_16fps_time_aligned(tmp_path):
+@pytest.mark.parametrize("direct_yuv", [False, True], ids=["rgb-round-trip", "direct-yuv"])
+def test_clip_video_is_equirect_16fps_time_aligned(tmp_path, monkeypatch, direct_yuv):
+    """Both ways to the encoder (sources from DIRECT_YUV_MIN_PIXELS pixels go the direct one) pick the same frames."""
+    from avsa.media import prepare as prepare_module
+
+    if direct_yuv:
+        monkeypatch.setattr(prepare_module, "DIRECT_YUV_MIN_PIXELS", WIDTH * HEIGHT)
     src = tmp_path / "src"
     make_source(src / "a.mp4", duration_s=2.5)
     _, manifest, _ = prepare(src, tmp_path / "cache", options=OPTIONS, progress=False)

@@ -61,6 +61,8 @@ _AV_ERRORS = (av.FFmpegError, OSError, ValueError, RuntimeError, EOFError)
 #: decode (both release the GIL); for smaller frames, as in the cache's clips, the hand-over
 #: costs more than it saves.
 CONVERT_THREAD_MIN_PIXELS = 1920 * 960
+#: Frame layouts that :func:`stream_frames` yields and :func:`write_av` takes: RGB, or planar YUV 4:2:0.
+PIXEL_FORMATS = ("rgb24", "yuv420p")
 #: Frames decoded ahead of the conversion thread (each held until converted).
 CONVERT_AHEAD = 3
 #: Items a :func:`read_ahead` producer runs ahead of its consumer (decoded frames at the consumer's size).
@@ -224,7 +226,7 @@ def read_frames(
         spherical metadata (equi-angular cubemap → re-projected with
         :func:`avsa.media.eac.eac_to_equirect`) and otherwise assumes
         equirectangular. A top-bottom stereoscopic frame (from metadata)
-        keeps its top half (the left eye).
+        keeps its top half and a left-right one its left half (the left eye).
 
     Returns
     -------
@@ -253,6 +255,7 @@ def stream_frames(
     fps: float | None = None,
     size: tuple[int, int] | None = None,
     projection: str = "auto",
+    pixel_format: str = "rgb24",
 ) -> Iterator[np.ndarray]:
     """The frames of :func:`read_frames`, one at a time, as they are decoded.
 
@@ -264,13 +267,22 @@ def stream_frames(
     the next ones decode. Arguments, frames and errors are
     those of :func:`read_frames`; errors are raised while iterating.
 
+    ``pixel_format="yuv420p"`` yields planar YUV 4:2:0 (what an H.264 encoder
+    takes, see :func:`write_av`) instead of RGB: a plain equirectangular frame
+    then goes from the decoder's YUV to the output size in one libswscale
+    pass, with no RGB in between.
+
     Yields
     ------
-    np.ndarray, uint8, shape (H, W, 3)
+    np.ndarray, uint8, shape (H, W, 3), or (3·H/2, W) for ``yuv420p``
+        (the Y plane, then U and V side by side in half-width rows: PyAV's
+        ``yuv420p`` array)
     """
     p = _check_file(path)
     if projection not in ("auto", "equirectangular", "cubemap"):
         raise InputError(f"projection must be 'auto', 'equirectangular' or 'cubemap', got {projection!r}")
+    if pixel_format not in PIXEL_FORMATS:
+        raise InputError(f"pixel_format must be one of {', '.join(PIXEL_FORMATS)}, got {pixel_format!r}")
     _check_window(start_s, duration_s)
     if fps is not None and not (fps > 0 and math.isfinite(fps)):
         raise InputError(f"fps must be positive, got {fps!r}")
@@ -301,7 +313,7 @@ def stream_frames(
         targets = start_s + np.arange(n_out) / out_fps
 
         def convert(frame: av.VideoFrame) -> np.ndarray:
-            return _to_equirect(frame, projection, stereo_mode, size, padding)
+            return _to_equirect(frame, projection, stereo_mode, size, padding, pixel_format)
 
         pixels = (stream.codec_context.width or 0) * (stream.codec_context.height or 0)
         if pixels < CONVERT_THREAD_MIN_PIXELS:
@@ -536,15 +548,19 @@ def _decode_for_targets(container, stream, targets: np.ndarray) -> Iterator[av.V
         yield from packet.decode()
 
 
-def _to_equirect(frame: av.VideoFrame, projection: str, stereo_mode: str | None, size, padding: int) -> np.ndarray:
-    if projection == "equirectangular" and stereo_mode != "top-bottom":
+def _to_equirect(frame: av.VideoFrame, projection: str, stereo_mode: str | None, size, padding: int,
+                 pixel_format: str = "rgb24") -> np.ndarray:
+    whole_frame = projection == "equirectangular" and stereo_mode in (None, "mono")
+    if pixel_format != "rgb24" and not whole_frame:
+        return _rgb_to(_to_equirect(frame, projection, stereo_mode, size, padding), pixel_format)
+    if whole_frame:
         if size is None:
-            return frame.to_ndarray(format="rgb24")
-        # YUV → RGB and the resize in one pass of libswscale, averaging the source pixels each output
-        # pixel covers (a box half as wide as the default bilinear tent, so half the taps per pixel);
-        # on one thread: the same output from several costs more CPU time, which a machine running
-        # one job per core lacks.
-        return frame.reformat(width=int(size[0]), height=int(size[1]), format="rgb24", interpolation="AREA",
+            return frame.to_ndarray(format=pixel_format)
+        # The pixel format and the resize in one pass of libswscale, averaging the source pixels each
+        # output pixel covers (a box half as wide as the default bilinear tent, so half the taps per
+        # pixel); on one thread: the same output from several costs more CPU time, which a machine
+        # running one job per core lacks.
+        return frame.reformat(width=int(size[0]), height=int(size[1]), format=pixel_format, interpolation="AREA",
                               threads=1).to_ndarray()
     rgb = frame.to_ndarray(format="rgb24")
     if stereo_mode == "top-bottom":
@@ -560,6 +576,14 @@ def _to_equirect(frame: av.VideoFrame, projection: str, stereo_mode: str | None,
     if size is None:
         return np.ascontiguousarray(rgb)
     return _resize(rgb, size)
+
+
+def _rgb_to(rgb: np.ndarray, pixel_format: str) -> np.ndarray:
+    """An RGB frame in ``pixel_format`` (one of :data:`PIXEL_FORMATS`)."""
+    if pixel_format == "rgb24":
+        return rgb
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
+        format=pixel_format).to_ndarray()
 
 
 def _resize(rgb: np.ndarray, size) -> np.ndarray:
@@ -744,6 +768,7 @@ def write_av(
     projection: str = "equirectangular",
     raw_audio_channels: str | None = None,
     overwrite: bool = True,
+    pixel_format: str = "rgb24",
 ) -> None:
     """Write frames (and optionally raw multichannel audio) to a video file.
 
@@ -789,23 +814,34 @@ def write_av(
         Replace an existing file (atomically); False refuses it with an
         :class:`~avsa.errors.InputError` (what the commands do without
         ``--overwrite``).
+    pixel_format : {"rgb24", "yuv420p"}, keyword-only
+        How ``frames`` are laid out: RGB (T, H, W, 3), or planar YUV 4:2:0 of
+        shape (T, 3·H/2, W) as :func:`stream_frames` yields it, which the
+        encoder takes as it is (no conversion).
     """
     p = Path(path)
+    if pixel_format not in PIXEL_FORMATS:
+        raise InputError(f"pixel_format must be one of {', '.join(PIXEL_FORMATS)}, got {pixel_format!r}")
+    rgb = pixel_format == "rgb24"
+    layout = "(H, W, 3)" if rgb else "(3·H/2, W)"
     if isinstance(frames, (np.ndarray, list, tuple)):
         frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise InputError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-        _, height, width, _ = frames.shape
+        if frames.ndim != (4 if rgb else 3) or (rgb and frames.shape[-1] != 3) or frames.dtype != np.uint8:
+            raise InputError(f"frames must be uint8 (T, {layout[1:]}, got {frames.dtype} {frames.shape}")
+        first_shape = frames.shape[1:]
     else:  # an iterable of frames, encoded as they come
         frames = iter(frames)
         first = next(frames, None)
         if first is None:
             raise InputError("frames: the iterable gave no frame")
         first = np.asarray(first)
-        if first.ndim != 3 or first.shape[-1] != 3 or first.dtype != np.uint8:
-            raise InputError(f"each frame must be uint8 (H, W, 3), got {first.dtype} {first.shape}")
-        height, width, _ = first.shape
+        if first.ndim != (3 if rgb else 2) or (rgb and first.shape[-1] != 3) or first.dtype != np.uint8:
+            raise InputError(f"each frame must be uint8 {layout}, got {first.dtype} {first.shape}")
+        first_shape = first.shape
         frames = _same_shape(itertools.chain([first], frames), first.shape)
+    height, width = (first_shape[0], first_shape[1]) if rgb else (first_shape[0] * 2 // 3, first_shape[1])
+    if not rgb and height * 3 // 2 != first_shape[0]:
+        raise InputError(f"a yuv420p frame has 3·H/2 rows for an even H, got {first_shape}")
     if height % 2 or width % 2:
         raise InputError(f"frame size must be even for yuv420p, got {width}×{height}")
     if not (fps > 0 and math.isfinite(fps)):
@@ -817,7 +853,7 @@ def write_av(
         _check_audio_codec(audio_codec, int(sample_rate))
     with safe_output(p, overwrite=overwrite) as temporary:
         _write_video(p, temporary, frames, fps, width, height, audio, sample_rate, audio_codec, video_codec,
-                     crf, gop, raw_audio_channels)
+                     crf, gop, raw_audio_channels, pixel_format)
         if spherical and p.suffix.lower() in (".mp4", ".mov", ".m4v"):
             metadata.inject_spherical(
                 temporary, projection=projection,
@@ -835,7 +871,7 @@ def _same_shape(frames, shape: tuple[int, ...]):
 
 
 def _write_video(p: Path, temporary: Path, frames, fps, width, height, audio, sample_rate, audio_codec, video_codec,
-                 crf, gop, raw_audio_channels) -> None:
+                 crf, gop, raw_audio_channels, pixel_format="rgb24") -> None:
     """Encode into ``temporary``; errors name ``p``, the file the user asked for."""
     try:
         with av.open(str(temporary), mode="w") as container:
@@ -850,8 +886,10 @@ def _write_video(p: Path, temporary: Path, frames, fps, width, height, audio, sa
             astream = None
             if audio is not None:
                 astream = _add_audio_stream(container, audio_codec, audio.shape[0], int(sample_rate), raw_audio_channels)
-            for frame_rgb in frames:
-                frame = av.VideoFrame.from_ndarray(frame_rgb, format="rgb24").reformat(format="yuv420p")
+            for array in frames:
+                frame = av.VideoFrame.from_ndarray(array, format=pixel_format)
+                if pixel_format != "yuv420p":
+                    frame = frame.reformat(format="yuv420p")
                 for packet in vstream.encode(frame):
                     container.mux(packet)
             for packet in vstream.encode(None):

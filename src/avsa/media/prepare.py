@@ -83,6 +83,12 @@ from avsa.spatial.ambisonics import diagnose
 FAILURE_COLUMNS = ("file", "problem")
 ASPECT_TOLERANCE = 0.02
 SILENT_DB = -200.0
+#: Sources of at least this many pixels (1920×960) go from the decoder's YUV straight to the cache's
+#: yuv420p at the cache's size, in one libswscale pass with no RGB in between: on a 4K source a
+#: fifth of prepare's CPU time beyond decoding (``benchmarks/bench_prepare_hires.py``). Smaller
+#: sources keep the RGB round trip (YUV → RGB at the cache's size → YUV for the encoder), so a cache
+#: prepared from them keeps its bytes: the two paths differ by colour rounding, a few levels.
+DIRECT_YUV_MIN_PIXELS = 1920 * 960
 
 SOURCE_ERRORS = (AvsaError, OSError, ValueError, EOFError)
 """What preparing a broken source can raise: :mod:`avsa.media.io` turns every decoder failure into a
@@ -486,6 +492,7 @@ def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptio
         getattr(groundtruth, "audio_convention", None),
         options.layout,
     )
+    pixel_format = "yuv420p" if (video_info.width or 0) * (video_info.height or 0) >= DIRECT_YUV_MIN_PIXELS else "rgb24"
     records = []
     for index, (start_s, duration_s) in enumerate(clip_starts(min(durations), options)):
         clip_id = check_clip_id(f"{source_key(source.name)}_c{index:03d}", where=_text(str(source.video)))
@@ -493,7 +500,7 @@ def _clips_of(source: Source, src_root: Path, cache: Path, options: PrepareOptio
             _prepare_clip(
                 source, src_root, cache, options,
                 clip_id=clip_id, start_s=start_s, duration_s=duration_s,
-                layout=layout, projection=projection, groundtruth=groundtruth,
+                layout=layout, projection=projection, groundtruth=groundtruth, pixel_format=pixel_format,
             )
         )
     return records
@@ -516,6 +523,7 @@ def _warn_short_video(source: Source, video_info, audio_info, *, used_s: float, 
 def _prepare_clip(
     source: Source, src_root: Path, cache: Path, options: PrepareOptions, *,
     clip_id: str, start_s: float, duration_s: float, layout: str, projection: str, groundtruth,
+    pixel_format: str = "rgb24",
 ) -> ClipRecord:
     from avsa.media import io
 
@@ -535,7 +543,7 @@ def _prepare_clip(
     # for its loudness stops it after the few frames decoded ahead.
     frames = None if video_whole(video_path) else io.read_ahead(io.stream_frames(
         source.video, start_s=start_s, duration_s=duration_s, fps=options.fps,
-        size=(options.width, options.width // 2), projection=projection,
+        size=(options.width, options.width // 2), projection=projection, pixel_format=pixel_format,
     ))
     try:
         foa = io.read_audio(
@@ -566,7 +574,8 @@ def _prepare_clip(
                 audio_whole)
         if frames is not None:
             _write_verified(video_path, lambda temporary: io.write_av(
-                temporary, _fit_frames(frames, n_frames), options.fps, gop=options.gop, spherical=True),
+                temporary, _fit_frames(frames, n_frames), options.fps, gop=options.gop, spherical=True,
+                pixel_format=pixel_format),
                 video_whole)
     finally:
         if frames is not None:
