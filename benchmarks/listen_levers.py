@@ -4,7 +4,7 @@
 
 Builds the demo's world once (``DIR/world<seed>``), trains the demo's AVC stage once per model
 configuration (the model, the audio format and features, the AVC steps), then the AVSA stage
-(600 steps, the demo's) with the given config overrides, and
+(600 steps unless ``--avsa-steps``: the demo's before it moved to 1000) with the given config overrides, and
 evaluates it on the held-out clips with the demo's detector crops and with ground-truth crops
 jittered by 15°: AVSA contrastive, its control (the same crops, another clip's sound) and their
 difference, overall and per crop kind. Appends one JSON line to ``DIR/levers.jsonl``.
