@@ -7,7 +7,9 @@ configuration (the model, the audio format and features, the AVC steps), then th
 (600 steps unless ``--avsa-steps``: the demo's before it moved to 1000) with the given config overrides, and
 evaluates it on the held-out clips with the demo's detector crops and with ground-truth crops
 jittered by 15°: AVSA contrastive, its control (the same crops, another clip's sound) and their
-difference, overall and per crop kind. Appends one JSON line to ``DIR/levers.jsonl``.
+difference, overall, per crop kind and per number of sounding objects in the clip (``per_sources``;
+ground-truth crops are centred on every object, sounding or silent). Appends one JSON line to
+``DIR/levers.jsonl``; a lever already trained is evaluated again.
 Levers measured with it are tabled in docs/learning.md.
 """
 
@@ -61,6 +63,10 @@ def main() -> None:
     row = {"name": args.name, "seed": args.seed, "overrides": args.overrides, "avc_steps": avc_steps,
            "avsa_steps": args.avsa_steps, "train_min": (time.time() - t0) / 60}
     p = load_pretrained(checkpoint_path(run, "avsa"))
+    from avsa.media.cache import Cache
+
+    world = Cache(cache)
+    sounding = {c.clip_id: sum(o.sounding for o in world.groundtruth(c).objects) for c in world.clips("test")}
     for detector, suffix in ((DETECTIONS, ""), (f"oracle-jitter{JITTER_DEG:g}", "-jittered")):
         r = run_indomain(p, cache, n_per_clip=4, detector=detector, seed=args.seed, binary=False)
         avsa, control = r["avsa-contrastive"], r["avsa-contrastive-other-audio"]
@@ -71,6 +77,10 @@ def main() -> None:
                                                        control.details["hits"]))
         row[f"per_kind{suffix}"] = {k: {"n": int((kinds == k).sum()), "avsa": float(hits[kinds == k].mean()),
                                         "control": float(other[kinds == k].mean())} for k in sorted(set(kinds))}
+        sources = np.array([sounding[clip] for clip in avsa.details["groups"]])
+        row[f"per_sources{suffix}"] = {int(n): {"n": int((sources == n).sum()), "avsa": float(hits[sources == n].mean()),
+                                                "control": float(other[sources == n].mean())}
+                                       for n in sorted(set(sources.tolist()))}
     print(json.dumps(row))
     with open(args.out / "levers.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")
