@@ -823,11 +823,11 @@ def write_av(
     if pixel_format not in PIXEL_FORMATS:
         raise InputError(f"pixel_format must be one of {', '.join(PIXEL_FORMATS)}, got {pixel_format!r}")
     rgb = pixel_format == "rgb24"
-    layout = "(H, W, 3)" if rgb else "(3·H/2, W)"
+    frame_shape = "H, W, 3" if rgb else "3·H/2, W"
     if isinstance(frames, (np.ndarray, list, tuple)):
         frames = np.asarray(frames)
         if frames.ndim != (4 if rgb else 3) or (rgb and frames.shape[-1] != 3) or frames.dtype != np.uint8:
-            raise InputError(f"frames must be uint8 (T, {layout[1:]}, got {frames.dtype} {frames.shape}")
+            raise InputError(f"frames must be uint8 (T, {frame_shape}), got {frames.dtype} {frames.shape}")
         first_shape = frames.shape[1:]
     else:  # an iterable of frames, encoded as they come
         frames = iter(frames)
@@ -836,7 +836,7 @@ def write_av(
             raise InputError("frames: the iterable gave no frame")
         first = np.asarray(first)
         if first.ndim != (3 if rgb else 2) or (rgb and first.shape[-1] != 3) or first.dtype != np.uint8:
-            raise InputError(f"each frame must be uint8 {layout}, got {first.dtype} {first.shape}")
+            raise InputError(f"each frame must be uint8 ({frame_shape}), got {first.dtype} {first.shape}")
         first_shape = first.shape
         frames = _same_shape(itertools.chain([first], frames), first.shape)
     height, width = (first_shape[0], first_shape[1]) if rgb else (first_shape[0] * 2 // 3, first_shape[1])
