@@ -1,6 +1,7 @@
 """What makes AVSA listen: one lever at a time on the demo's world, scored by what the sound decides.
 
     python benchmarks/listen_levers.py NAME [key=value ...] [--out DIR] [--seed N] [--avc-steps N] [--avsa-steps N]
+                                       [--videos N --duration S]
 
 Builds the demo's world once (``DIR/world<seed>``), trains the demo's AVC stage once per model
 configuration (the model, the audio format and features, the AVC steps), then the AVSA stage
@@ -8,7 +9,8 @@ configuration (the model, the audio format and features, the AVC steps), then th
 evaluates it on the held-out clips with the demo's detector crops and with ground-truth crops
 jittered by 15°: AVSA contrastive, its control (the same crops, another clip's sound) and their
 difference, overall, per crop kind and per number of sounding objects in the clip (``per_sources``;
-ground-truth crops are centred on every object, sounding or silent). Appends one JSON line to
+ground-truth crops are centred on every object, sounding or silent). ``--videos``/``--duration`` build
+another world than the demo's (``DIR/world<seed>-v<N>-d<S>``, its own AVC stage). Appends one JSON line to
 ``DIR/levers.jsonl``; a lever already trained is evaluated again.
 Levers measured with it are tabled in docs/learning.md.
 """
@@ -31,6 +33,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--avsa-steps", type=int, default=600)
     parser.add_argument("--avc-steps", type=int, default=None, help="AVC stage steps (default: the demo's)")
+    parser.add_argument("--videos", type=int, default=None, help="videos of the world (default: the demo's)")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per video (default: the demo's)")
     args = parser.parse_args()
 
     from avsa.demo import DETECTIONS, JITTER_DEG, DemoConfig, build_world
@@ -40,7 +44,9 @@ def main() -> None:
     from avsa.train.config import load_config
     from avsa.train.trainer import train
 
-    demo = DemoConfig(out=str(args.out / f"world{args.seed}"), seed=args.seed)
+    sizes = {k: v for k, v in (("videos", args.videos), ("duration_s", args.duration)) if v is not None}
+    world_tag = "".join(f"-{k[0]}{v:g}" for k, v in sizes.items())
+    demo = DemoConfig(out=str(args.out / f"world{args.seed}{world_tag}"), seed=args.seed, **sizes)
     cache = build_world(demo)
     common = [f"data.cache={cache}", f"data.detector={DETECTIONS}", "data.crop_jitter_deg=0",
               "model.direction_encoding=true", f"seed={args.seed}"]
@@ -50,17 +56,17 @@ def main() -> None:
     avc_steps = demo.avc_steps if args.avc_steps is None else args.avc_steps
     if avc_steps != demo.avc_steps:
         tag = f"{tag}-avc{avc_steps}" if tag else f"avc{avc_steps}"
-    avc_run = args.out / f"avc{args.seed}{'-' + tag if tag else ''}"
+    avc_run = args.out / f"avc{args.seed}{world_tag}{'-' + tag if tag else ''}"
     if not checkpoint_path(avc_run, "avc").exists():
         train(load_config(demo.config, [*common, f"avc.steps={avc_steps}", "stages=[avc]", "name=avc",
                                         *model_overrides]), run_dir=avc_run)
-    run = args.out / f"run-{args.name}-s{args.seed}"
+    run = args.out / f"run-{args.name}-s{args.seed}{world_tag}"
     t0 = time.time()
     if not checkpoint_path(run, "avsa").exists():
         train(load_config(demo.config, [*common, f"avsa.steps={args.avsa_steps}", "stages=[avsa]",
                                         f"init={checkpoint_path(avc_run, 'avc')}", f"name={args.name}",
                                         *args.overrides]), run_dir=run)
-    row = {"name": args.name, "seed": args.seed, "overrides": args.overrides, "avc_steps": avc_steps,
+    row = {"name": args.name, "seed": args.seed, **sizes, "overrides": args.overrides, "avc_steps": avc_steps,
            "avsa_steps": args.avsa_steps, "train_min": (time.time() - t0) / 60}
     p = load_pretrained(checkpoint_path(run, "avsa"))
     from avsa.media.cache import Cache

@@ -80,6 +80,52 @@ def test_directions_only_in_video_to_audio_leave_the_video_predictions_to_the_au
         model(video, audio)  # the video→audio transformer still needs the directions
 
 
+def test_pair_geometry_is_where_the_rotated_sound_field_puts_each_crop():
+    """Crop i's centre seen from crop j is where a plane wave from crop i's centre lies once the sound field is
+    turned so that crop j is the front (the audio's own rotation), and the world's up vector likewise."""
+    from avsa.models.heads import crop_pair_geometry
+    from avsa.spatial.ambisonics import encode, rotate_to_front
+    from avsa.spatial.sphere import direction_vector
+
+    g = torch.Generator().manual_seed(3)
+    az = (torch.rand(4, generator=g) * 2 - 1) * torch.pi
+    el = (torch.rand(4, generator=g) * 2 - 1) * 1.2
+    geometry = crop_pair_geometry(torch.stack([az, el], -1)[None].double())[0]  # K x K x 6
+    signal = torch.ones(8, dtype=torch.float64)
+    for j in range(4):
+        for i in range(4):
+            wave = rotate_to_front(encode(signal, az[i], el[i]), az[j], el[j])  # (4, 8): ambiX W, Y, Z, X
+            arrives = torch.stack([wave[3, 0], wave[1, 0], wave[2, 0]]) / wave[0, 0]  # SN3D: unit vector
+            assert torch.allclose(geometry[j, i, :3].double(), arrives, atol=1e-5), (j, i)
+        up = rotate_to_front(encode(signal, 0.0, torch.pi / 2), az[j], el[j])
+        assert torch.allclose(geometry[j, 0, 3:].double(), torch.stack([up[3, 0], up[1, 0], up[2, 0]]), atol=1e-5)
+        assert torch.allclose(geometry[j, j, :3], torch.tensor([1.0, 0, 0], dtype=geometry.dtype), atol=1e-6)
+    assert torch.allclose(direction_vector(0.0, 0.0), torch.tensor([1.0, 0, 0]))
+
+
+def test_relative_directions_only_in_video_to_audio_and_blind_to_turning_the_scene():
+    """``relative_directions``: â follows where the crops look from each other, not where the scene's zero
+    azimuth lies; v̂ never sees any direction; permuting the crops permutes the outputs."""
+    model = tiny("avsa", direction_encoding=True, relative_directions=True).eval()
+    assert model.v2a.encoder is None and model.a2v.encoder is not None and model.a2v.directions is None
+    model.v2a.directions = None  # only the pair geometry left: it must not see the scene's azimuth origin
+    video, audio = batch()
+    d = torch.stack([torch.tensor([0.3, 2.0, -1.0, 3.0]), torch.tensor([0.2, -0.4, 0.5, 0.0])], -1).expand(2, 4, 2)
+    turned = d + torch.tensor([1.234, 0.0])
+    moved = d.clone()
+    moved[:, 1, 0] += 0.8
+    perm = torch.tensor([2, 0, 3, 1])
+    with torch.no_grad():
+        o, o_turned, o_moved = (model(video, audio, directions=x) for x in (d, turned, moved))
+        o_perm = model(video[:, perm], audio[:, perm], directions=d[:, perm])
+    assert torch.allclose(o.audio_pred, o_turned.audio_pred, atol=1e-5)
+    assert not torch.allclose(o.audio_pred, o_moved.audio_pred, atol=1e-4)
+    assert torch.equal(o.video_pred, o_moved.video_pred)
+    assert torch.allclose(o.audio_pred[:, perm], o_perm.audio_pred, atol=1e-5)
+    with pytest.raises(InputError):
+        model(video, audio)
+
+
 def test_load_encoders_from_avc_copies_encoders_only():
     avc = tiny("avc", channels=4)
     torch.manual_seed(1)

@@ -103,6 +103,22 @@ def test_curriculum_starts_avsa_from_the_avc_encoders(synthetic_cache, tmp_path)
     assert any(k.startswith("a2v.") for k in avsa) and not any(k.startswith("a2v.") for k in avc)
 
 
+def test_init_takes_encoders_whatever_the_heads_and_refuses_other_encoders(synthetic_cache, tmp_path):
+    """``init=``: only the encoders come from the checkpoint, so AVSA heads of another design may start from it;
+    encoders of another width may not (named in the error)."""
+    avc = train(tiny_config(synthetic_cache, tmp_path / "avc", "avc.steps=1", "stages=[avc]"))
+    init = f"init={avc / 'checkpoints' / 'avc.pt'}"
+    run = train(tiny_config(synthetic_cache, tmp_path / "rel", "avsa.steps=1", "avsa.lr=0", "stages=[avsa]", init,
+                            "model.direction_encoding=true", "model.relative_directions=true"))
+    source, target = weights(avc, "avc.pt"), weights(run, "avsa.pt")
+    assert any(k.startswith("v2a.layers.") for k in target)
+    for key in (k for k in source if k.startswith("audio_encoder.") and k.endswith("weight")):
+        torch.testing.assert_close(source[key], target[key], msg=key)
+    with pytest.raises(ConfigError, match="video_width"):
+        train(tiny_config(synthetic_cache, tmp_path / "wide", "avsa.steps=1", "stages=[avsa]", init,
+                          "model.video_width=0.25", "model.audio_width=0.25"))
+
+
 def test_non_finite_loss_stops_cleanly_and_keeps_the_last_checkpoint(synthetic_cache, tmp_path, monkeypatch):
     real = trainer_mod.compute_loss
     calls = {"n": 0}

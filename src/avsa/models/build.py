@@ -20,7 +20,8 @@ STAGES = ("avc", "avsa")
 def build_model(stage: str, *, audio_channels: int, width: float = 1.0, video_width: float | None = None,
                 audio_width: float | None = None, dim: int = 128, transformer_depth: int = 2,
                 transformer_heads: int = 8, transformer_ff: int = 2048, dropout: float = 0.1,
-                direction_encoding: bool = False, a2v_directions: bool = False) -> AVCModel | AVSAModel:
+                direction_encoding: bool = False, a2v_directions: bool = False,
+                relative_directions: bool = False) -> AVCModel | AVSAModel:
     """The model of one curriculum stage.
 
     Parameters
@@ -44,6 +45,9 @@ def build_model(stage: str, *, audio_channels: int, width: float = 1.0, video_wi
     a2v_directions : bool, keyword-only
         With ``direction_encoding``: to the audio→video transformer's too, which hands each audio token its
         rotation (the label); default False: only the video→audio one.
+    relative_directions : bool, keyword-only
+        With ``direction_encoding``: the video→audio transformer's attention knows where each video crop lies
+        seen from each other.
 
     Returns
     -------
@@ -58,7 +62,7 @@ def build_model(stage: str, *, audio_channels: int, width: float = 1.0, video_wi
     return AVSAModel(audio_channels=audio_channels, video_width=vw, audio_width=aw, dim=dim,
                      transformer_depth=transformer_depth, transformer_heads=transformer_heads,
                      transformer_ff=transformer_ff, dropout=dropout, direction_encoding=direction_encoding,
-                     a2v_directions=a2v_directions)
+                     a2v_directions=a2v_directions, relative_directions=relative_directions)
 
 
 def parameter_count(module: nn.Module, *, trainable_only: bool = False) -> int:

@@ -109,6 +109,65 @@ class DirectionEncoding(nn.Module):
         return self.proj(feats)
 
 
+def crop_pair_geometry(directions: torch.Tensor) -> torch.Tensor:
+    """What the camera knows about every pair of a clip's crops, ``(B, K, 2) → (B, K, K, 6)``.
+
+    Entry (b, j, i) is the direction of crop i's centre seen from crop j — the unit vector
+    ``M_j · d(θ_i, φ_i)`` with ``M_j`` the rotation that brings crop j's centre to the front — followed by
+    the world's up vector in crop j's frame, ``M_j · [0, 0, 1]`` (the horizon crop j sees). Both are
+    invariant to turning the whole scene about the vertical, as the sound field turned to crop j is.
+    """
+    from avsa.spatial.sphere import direction_vector, front_rotation
+
+    directions = directions.float()
+    frames = front_rotation(directions[..., 0], directions[..., 1])  # B x K x 3 x 3
+    centres = direction_vector(directions[..., 0], directions[..., 1])  # B x K x 3
+    seen = torch.einsum("bjxy,biy->bjix", frames, centres)  # B x K(j) x K(i) x 3
+    up = frames[..., :, 2]  # B x K x 3
+    return torch.cat([seen, up[:, :, None, :].expand_as(seen)], dim=-1)
+
+
+class RelativeDirectionLayer(nn.Module):
+    """A post-norm transformer encoder layer whose attention knows where each crop lies from the others.
+
+    As ``nn.TransformerEncoderLayer`` (ReLU, post-norm), except that a small MLP of the pair geometry
+    (:func:`crop_pair_geometry`) adds a bias to each head's attention logit of query j on key i and a
+    vector to the value that key i passes to query j: token j can then say "what crop i shows, at the
+    direction where crop i lies seen from crop j", which is what the sound field turned to crop j holds.
+
+    Parameters
+    ----------
+    dim, heads, ff : int
+    dropout : float
+    hidden : int, keyword-only
+        Width of the pair MLP.
+    """
+
+    def __init__(self, dim: int, heads: int, ff: int, dropout: float, *, hidden: int = 32):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.pair = nn.Sequential(nn.Linear(6, hidden), nn.ReLU(), nn.Linear(hidden, heads + dim))
+        self.ff = nn.Sequential(nn.Linear(dim, ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff, dim))
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.drop_attention, self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout), nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, geometry: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, K, d), ``geometry`` (B, K, K, 6) → (B, K, d)."""
+        b, k, d = x.shape
+        h = self.heads
+        q, key, v = self.qkv(x).view(b, k, 3, h, d // h).permute(2, 0, 3, 1, 4)  # 3 x B x H x K x d/h
+        pair = self.pair(geometry)  # B x K(j) x K(i) x (H + d)
+        bias = pair[..., :h].permute(0, 3, 1, 2)  # B x H x K x K
+        extra = pair[..., h:].view(b, k, k, h, d // h).permute(0, 3, 1, 2, 4)  # B x H x K(j) x K(i) x d/h
+        weights = torch.softmax(q @ key.transpose(-1, -2) * (d // h) ** -0.5 + bias, dim=-1)
+        weights = self.drop_attention(weights)
+        mixed = weights @ v + (weights[..., None] * extra).sum(-2)  # B x H x K x d/h
+        x = self.norm1(x + self.drop1(self.out(mixed.transpose(1, 2).reshape(b, k, d))))
+        return self.norm2(x + self.drop2(self.ff(x)))
+
+
 class TranslationTransformer(nn.Module):
     """Self-attention over the K crops of a clip: ``(B, K, d) → (B, K, d)``.
 
@@ -121,26 +180,38 @@ class TranslationTransformer(nn.Module):
     dropout : float, keyword-only
     direction_encoding : bool, keyword-only
         Add a :class:`DirectionEncoding` of each crop to its token.
+    relative : bool, keyword-only
+        Use :class:`RelativeDirectionLayer` s, whose attention knows where each crop lies seen from each
+        other (needs directions, like ``direction_encoding``).
     """
 
     def __init__(self, dim: int, *, depth: int = 2, heads: int = 8, ff: int = 2048, dropout: float = 0.1,
-                 direction_encoding: bool = False):
+                 direction_encoding: bool = False, relative: bool = False):
         super().__init__()
         if dim % heads:
             raise ConfigError(f"transformer width {dim} is not divisible by {heads} attention heads")
         if depth < 1 or ff < 1 or not 0 <= dropout < 1:
             raise ConfigError(f"transformer needs depth >= 1, ff >= 1, 0 <= dropout < 1 "
                               f"(got depth={depth}, ff={ff}, dropout={dropout})")
-        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=ff, dropout=dropout, batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        if relative:
+            self.layers = nn.ModuleList(RelativeDirectionLayer(dim, heads, ff, dropout) for _ in range(depth))
+            self.encoder = None
+        else:
+            layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=ff, dropout=dropout, batch_first=True)
+            self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.directions = DirectionEncoding(dim) if direction_encoding else None
 
     def forward(self, tokens: torch.Tensor, directions: torch.Tensor | None = None) -> torch.Tensor:
+        if (self.directions is not None or self.encoder is None) and directions is None:
+            raise InputError("this model uses direction encoding: pass directions (B, K, 2)")
         if self.directions is not None:
-            if directions is None:
-                raise InputError("this model uses direction encoding: pass directions (B, K, 2)")
             tokens = tokens + self.directions(directions)
-        return self.encoder(tokens)
+        if self.encoder is not None:
+            return self.encoder(tokens)
+        geometry = crop_pair_geometry(directions).to(tokens.dtype)
+        for layer in self.layers:
+            tokens = layer(tokens, geometry)
+        return tokens
 
 
 def load_weights(module: nn.Module, state: Mapping[str, torch.Tensor], *, prefix: str = "",
@@ -284,11 +355,15 @@ class AVSAModel(EncoderPair):
         With ``direction_encoding``: encode the directions in the audio→video transformer too. This hands
         each audio token its rotation, the label AVSA asks for; ``False`` (default): only the video→audio
         transformer gets them, so the video predictions come from the audio alone.
+    relative_directions : bool, keyword-only
+        With ``direction_encoding``: the video→audio transformer's attention also knows where each video
+        crop lies seen from each other (:class:`RelativeDirectionLayer`). The audio→video one never does.
     """
 
     def __init__(self, *, audio_channels: int, video_width: float = 1.0, audio_width: float = 1.0, dim: int = 128,
                  transformer_depth: int = 2, transformer_heads: int = 8, transformer_ff: int = 2048,
-                 dropout: float = 0.1, direction_encoding: bool = False, a2v_directions: bool = False):
+                 dropout: float = 0.1, direction_encoding: bool = False, a2v_directions: bool = False,
+                 relative_directions: bool = False):
         super().__init__(audio_channels=audio_channels, video_width=video_width, audio_width=audio_width)
         d = self.video_encoder.dim
         if self.audio_encoder.dim != d:
@@ -298,7 +373,8 @@ class AVSAModel(EncoderPair):
         self.direction_encoding = direction_encoding
         options = dict(depth=transformer_depth, heads=transformer_heads, ff=transformer_ff, dropout=dropout)
         self.a2v = TranslationTransformer(d, **options, direction_encoding=direction_encoding and a2v_directions)
-        self.v2a = TranslationTransformer(d, **options, direction_encoding=direction_encoding)
+        self.v2a = TranslationTransformer(d, **options, direction_encoding=direction_encoding,
+                                          relative=direction_encoding and relative_directions)
         self.video_head = nn.Linear(d, dim)  # ṽ
         self.audio_head = nn.Linear(d, dim)  # ã
         self.video_pred_head = nn.Linear(d, dim)  # v̂

@@ -96,6 +96,13 @@ class ModelConfig:
     asks the model to find — so v̂ can say how a crop looking there looks (floor, sky, horizon) without
     listening. ``false`` (default): only the video→audio transformer gets directions, those of the video crops
     (what the camera knows). Kept for measuring the leak (docs/learning.md)."""
+    relative_directions: bool = False
+    """With direction encoding: the video→audio transformer's attention also knows where each video crop lies
+    seen from each other crop (the camera knows it; the audio→video transformer never gets it)."""
+
+
+ENCODER_KEYS = ("video_width", "audio_width", "norm")
+"""The :class:`ModelConfig` keys that shape the encoders (what one stage hands the next; the rest are heads)."""
 
 
 @dataclass
@@ -241,6 +248,7 @@ def stage_model(config: TrainConfig, stage: str) -> AVCModel | AVSAModel:
         dropout=m.dropout,
         direction_encoding=m.direction_encoding,
         a2v_directions=m.a2v_directions,
+        relative_directions=m.relative_directions,
     )
     if m.norm == "group":
         batchnorm_to_groupnorm(model)

@@ -36,7 +36,7 @@ from avsa.train import distributed as dist_utils
 from avsa.train.checkpoint import (COMMIT_FILE, CONFIG_FILE, LAST, METRICS_FILE, RESUME_FREE_KEYS, TB_DIR,
                                    checkpoint_path, config_differences, git_commit, load_checkpoint, load_model,
                                    lock_run, next_run_dir, rng_state, save_checkpoint, set_rng_state)
-from avsa.train.config import TrainConfig, from_dict, stage_model, to_dict
+from avsa.train.config import ENCODER_KEYS, TrainConfig, from_dict, stage_model, to_dict
 from avsa.train.batches import TrainBatches, check_stages
 
 
@@ -142,12 +142,18 @@ class Trainer:
         )
 
     def _init_model(self):
-        """The model of ``config.init`` (a checkpoint of another run) for the first stage's encoders."""
+        """The model of ``config.init`` (a checkpoint of another run) for the first stage's encoders.
+
+        Only the encoders are taken from it, so only what shapes them must agree: the audio channels and
+        the model keys of :data:`ENCODER_KEYS` (the AVSA heads and transformers may differ).
+        """
         saved, _, model = load_model(self.config.init)
-        if saved.audio_channels != self.config.audio_channels or saved.model != self.config.model:
+        ours = (self.config.audio_channels, *(getattr(self.config.model, k) for k in ENCODER_KEYS))
+        theirs = (saved.audio_channels, *(getattr(saved.model, k) for k in ENCODER_KEYS))
+        if ours != theirs:
             raise ConfigError(
-                f"init={self.config.init}: its model ({saved.model}, {saved.audio_channels} audio channels) "
-                f"differs from this config's ({self.config.model}, {self.config.audio_channels})"
+                f"init={self.config.init}: its encoders (audio channels, {', '.join(ENCODER_KEYS)} = {theirs}) "
+                f"differ from this config's ({ours})"
             )
         return model
 
