@@ -29,6 +29,14 @@ def test_demo_flags_set_jitter_and_turn_direction_encoding_off():
     assert config.data.crop_jitter_deg == 15.0
 
 
+def test_demo_gives_the_video_side_the_crops_relative_directions_unless_told_not_to():
+    assert _args().relative_directions is True
+    assert training_config(DemoConfig(), Path("cache")).model.relative_directions is True
+    args = _args("--no-relative-directions")
+    config = training_config(DemoConfig(relative_directions=args.relative_directions), Path("cache"))
+    assert config.model.relative_directions is False and config.model.direction_encoding is True
+
+
 def _r(value, n=104, chance=0.25):
     return {"value": value, "low": value - 0.05, "high": value + 0.05, "n": n, "chance": chance}
 
