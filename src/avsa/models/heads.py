@@ -44,6 +44,7 @@ from torch import nn
 from avsa.errors import ConfigError, InputError, WeightsError
 from avsa.models.audio import AudioCNN
 from avsa.models.video import R2Plus1D18
+from avsa.spatial.sphere import direction_vector, front_rotation
 
 
 @dataclass
@@ -117,8 +118,6 @@ def crop_pair_geometry(directions: torch.Tensor) -> torch.Tensor:
     the world's up vector in crop j's frame, ``M_j · [0, 0, 1]`` (the horizon crop j sees). Both are
     invariant to turning the whole scene about the vertical, as the sound field turned to crop j is.
     """
-    from avsa.spatial.sphere import direction_vector, front_rotation
-
     directions = directions.float()
     frames = front_rotation(directions[..., 0], directions[..., 1])  # B x K x 3 x 3
     centres = direction_vector(directions[..., 0], directions[..., 1])  # B x K x 3
