@@ -1,6 +1,7 @@
 """avsa.models: encoders, heads, translation transformers, contrastive losses.
 
-Imports only torch and :mod:`avsa.errors` (never data code). Inputs: video
+Imports only torch, :mod:`avsa.errors`, the audio inputs' table and the direction conventions
+(:mod:`avsa.spatial.sphere`, for the crops' relative directions) — never data code. Inputs: video
 ``(N, 3, T, H, W)``, audio ``(N, C, T', F)``; AVSA batches ``(B, K, ...)``.
 The builder is :func:`avsa.models.build.build_model` (``python -m
 avsa.models.build`` prints parameter counts).
