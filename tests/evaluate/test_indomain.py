@@ -11,21 +11,6 @@ from avsa.evaluate.crops_figure import mean_intensity_direction
 from avsa.spatial import ambisonics, sphere
 
 
-def test_binary_classifiers_fit_on_their_own_number_of_training_windows(tiny_run, synthetic_cache, monkeypatch):
-    """``train_per_clip`` sizes only the training split's windows; the held-out figures keep theirs."""
-    from avsa.evaluate import indomain
-
-    asked, windows = [], indomain._windows
-    monkeypatch.setattr(indomain, "_windows", lambda p, c, split, per_clip, *a: asked.append((split, per_clip))
-                        or windows(p, c, split, per_clip, *a))
-    p = load_pretrained(tiny_run)
-    results = run_indomain(p, synthetic_cache, n_per_clip=2, group=2, train_per_clip=1)
-    assert asked == [("test", 2), ("train", 1)]
-    same = run_indomain(p, synthetic_cache, n_per_clip=2, group=2, binary=False)
-    assert results["avsa-contrastive"].value == same["avsa-contrastive"].value
-    assert "avsa-binary" in results and results["avsa-binary"].n > 0
-
-
 def test_indomain_results_are_accuracies_with_intervals(tiny_run, synthetic_cache):
     results = run_indomain(load_pretrained(tiny_run), synthetic_cache, n_per_clip=2, group=2)
     assert {"avsa-contrastive", "avc-contrastive", "avc-binary", "avsa-binary"} <= set(results)

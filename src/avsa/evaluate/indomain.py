@@ -196,8 +196,7 @@ def _result(task: str, correct, groups, *, chance: float, checkpoint: str, seed:
 
 def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "test", train_split: str = "train",
                  n_per_clip: int = 4, crops: str | None = None, detector: str | None = None, group: int = 16,
-                 seed: int = 0, binary: bool = True, suffix: str = "",
-                 train_per_clip: int | None = None) -> dict[str, Result]:
+                 seed: int = 0, binary: bool = True, suffix: str = "") -> dict[str, Result]:
     """All in-domain accuracies of a checkpoint on a cache (see the module docstring).
 
     Parameters
@@ -211,7 +210,6 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
     group : clips per AVC-contrastive ranking (chance 1/group; at most the number of test clips)
     binary : also fit and test the two binary tasks (they need windows of ``train_split`` too)
     suffix : appended to every task name (e.g. ``-jittered`` for a second set of crops)
-    train_per_clip : windows per clip of ``train_split`` for the binary classifiers (default ``n_per_clip``)
     """
     cache = cache if isinstance(cache, Cache) else Cache(cache)
     detector = detector or pretrained.config.data.detector
@@ -220,8 +218,7 @@ def run_indomain(pretrained: Pretrained, cache: Cache | str, *, split: str = "te
     test = _collect(pretrained, _windows(pretrained, cache, split, n_per_clip, crops, detector, seed), seed)
     train = None
     if binary:
-        per_clip = n_per_clip if train_per_clip is None else train_per_clip
-        train = _collect(pretrained, _windows(pretrained, cache, train_split, per_clip, crops, detector, seed + 1),
+        train = _collect(pretrained, _windows(pretrained, cache, train_split, n_per_clip, crops, detector, seed + 1),
                          seed + 1)
     ckpt, results = pretrained.checkpoint, {}
 
