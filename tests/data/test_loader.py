@@ -101,6 +101,37 @@ def test_oracle_object_crops_rotate_the_source_to_front(cache):
     assert (red[is_object] > 1.5).all()  # the red object sits at the crop centre
 
 
+def _object_offsets(dataset, epoch):
+    """Angles (rad) between each object crop's centre and its clip's source, at ``epoch``."""
+    dataset.set_epoch(epoch)
+    out = []
+    for index in range(len(dataset)):
+        raw = dataset[index]
+        az, el = SOURCES[int(raw.clip_id[1])]
+        for a, e, kind in zip(raw.azimuth, raw.elevation, raw.kind):
+            if KINDS[int(kind)] == "object":
+                out.append(math.acos(min(1.0, math.sin(e) * math.sin(el)
+                                         + math.cos(e) * math.cos(el) * math.cos(a - az))))
+    return np.asarray(out)
+
+
+def test_crop_jitter_ramps_up_over_its_warmup_epochs(cache):
+    sigma = math.radians(20)
+    full = SampleDataset(cache, crop_mode="objects", n_crops=4, seed=5, crop_jitter=sigma)
+    ramped = SampleDataset(cache, crop_mode="objects", n_crops=4, seed=5, crop_jitter=sigma, crop_jitter_ramp=4)
+    assert full.jitter_now() == sigma and ramped.jitter_now() == pytest.approx(sigma / 4)
+    ramped.set_epoch(1)
+    assert ramped.jitter_now() == pytest.approx(sigma / 2)
+    # the same draws, scaled: at epoch 0 every crop sits a quarter as far from its source as without the ramp
+    far, near = _object_offsets(full, 0), _object_offsets(ramped, 0)
+    assert far.mean() > math.radians(5) and np.allclose(near, far / 4, atol=1e-3)
+    # from the end of the ramp on, the full jitter
+    assert np.allclose(_object_offsets(ramped, 3), _object_offsets(full, 3), atol=1e-6)
+    assert np.allclose(_object_offsets(ramped, 7), _object_offsets(full, 7), atol=1e-6)
+    with pytest.raises(InputError, match="crop_jitter_ramp"):
+        SampleDataset(cache, crop_mode="objects", n_crops=4, crop_jitter=sigma, crop_jitter_ramp=-1)
+
+
 def test_deterministic_across_workers_and_epochs(cache):
     dataset = SampleDataset(cache, crop_mode="random", n_crops=4, seed=3)
     a = make_loader(dataset, batch_size=2, seed=3, num_workers=0)

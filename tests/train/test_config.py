@@ -44,6 +44,8 @@ def test_overrides_with_dotted_keys_and_types():
         ("data.num_workers=many", "num_workers"),
         ("data.random_elevation_deg=95", "random_elevation_deg must lie in"),
         ("data.random_elevation_deg=nan", "random_elevation_deg must lie in"),
+        ("data.crop_jitter_warmup=1.5", r"data.crop_jitter_warmup must lie in \[0, 1\]"),
+        ("data.crop_jitter_warmup=-0.1", r"data.crop_jitter_warmup must lie in \[0, 1\]"),
         ("data.crop_size=7", r"data.crop_size must lie in \[16, 1024\] pixels, got 7"),
         ("data.crop_size=0", r"data.crop_size must lie in \[16, 1024\]"),
         ("data.n_frames=1", r"data.n_frames must lie in \[8, 256\], got 1"),
@@ -113,6 +115,17 @@ def test_random_crop_elevation_range_reaches_the_training_crops(synthetic_cache)
     narrow, wide = elevations(10), elevations(60)
     assert np.abs(narrow).max() <= 10.0 + 1e-3
     assert np.abs(wide).max() <= 60.0 + 1e-3 and np.abs(wide).max() > 10.0
+
+
+def test_crop_jitter_warmup_is_a_share_of_the_stages_clips(synthetic_cache):
+    """``data.crop_jitter_warmup``: the jitter reaches full size after that share of the stage's steps."""
+    from avsa.train.batches import stage_dataset
+
+    cfg = load_config("tiny/baseline", [f"data.cache={synthetic_cache}", "data.crop_jitter_deg=15",
+                                        "data.crop_jitter_warmup=0.5", "avsa.steps=40", "avsa.batch_size=4"])
+    dataset = stage_dataset(cfg, "avsa")
+    assert dataset.crop_jitter_ramp == pytest.approx(0.5 * 40 * 4 / len(dataset))
+    assert stage_dataset(load_config("tiny/baseline", [f"data.cache={synthetic_cache}"]), "avsa").crop_jitter_ramp == 0
 
 
 # ---------------------------------------------------------------- configs that compose

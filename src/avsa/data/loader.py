@@ -176,6 +176,9 @@ class SampleDataset(Dataset):
         Fixed windows (evaluation) instead of one random window per clip.
     crop_jitter : float
         Radians: random displacement of object/audio crop centres (:func:`~avsa.data.crops.select_crops`).
+    crop_jitter_ramp : float
+        Epochs over which the jitter grows linearly from 0 to ``crop_jitter`` (epoch e uses
+        ``crop_jitter × min(1, (e + 1) / crop_jitter_ramp)``); 0: the full jitter from the start.
     elevation_range : (float, float)
         Radians: elevations of random crops (:func:`~avsa.data.crops.select_crops`).
     in_memory : bool or "auto"
@@ -199,7 +202,7 @@ class SampleDataset(Dataset):
                  crop_mode: str = "random", n_crops: int = 4, detector: str = "oracle",
                  window_s: float = 1.0, n_frames: int = 8, fps: float = 16.0, sample_rate: int = 24000,
                  seed: int = 0, augment: bool = True, windows: Sequence[Window] | None = None,
-                 clip_ids: Sequence[str] | None = None, crop_jitter: float = 0.0,
+                 clip_ids: Sequence[str] | None = None, crop_jitter: float = 0.0, crop_jitter_ramp: float = 0.0,
                  elevation_range: tuple[float, float] = DEFAULT_ELEVATION_RANGE,
                  in_memory: "bool | str" = False, stores: int = 1):
         if crop_mode not in CROP_MODES:
@@ -215,6 +218,9 @@ class SampleDataset(Dataset):
         self.windows.in_memory = bool(in_memory)
         self.crop_mode, self.n_crops, self.seed, self.augment = crop_mode, n_crops, seed, augment
         self.crop_jitter = float(crop_jitter)
+        if not crop_jitter_ramp >= 0:
+            raise InputError(f"crop_jitter_ramp must be >= 0 epochs, got {crop_jitter_ramp}")
+        self.crop_jitter_ramp = float(crop_jitter_ramp)
         self.elevation_range = (float(elevation_range[0]), float(elevation_range[1]))
         self.window_s, self.sample_rate, self.epoch = window_s, sample_rate, 0
         self.detections_dir = None
@@ -235,6 +241,12 @@ class SampleDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.windows)
+
+    def jitter_now(self) -> float:
+        """The crop jitter (radians) of the current epoch: ``crop_jitter``, ramped up over ``crop_jitter_ramp``."""
+        if self.crop_jitter_ramp <= 0:
+            return self.crop_jitter
+        return self.crop_jitter * min(1.0, (self.epoch + 1) / self.crop_jitter_ramp)
 
     def __getitem__(self, index: "int | tuple[int, int]") -> RawSample | None:
         if isinstance(index, tuple):  # (epoch, index) from SampleLoader.forever: workers live across epochs
@@ -263,7 +275,7 @@ class SampleDataset(Dataset):
         centres = select_crops(self.crop_mode, n_crops=self.n_crops, rng=rng, detections=detections,
                                foa=foa.numpy() if self.crop_mode == "audio" else None,
                                sample_rate=self.sample_rate, elevation_range=self.elevation_range,
-                               jitter=self.crop_jitter)
+                               jitter=self.jitter_now())
         augmentation = draw_augmentation(rng, self.n_crops) if self.augment else identity_augmentation(self.n_crops)
         return RawSample(
             clip_id=window["clip_id"], start_s=float(window["start_s"]), frames=window["frames"], foa=foa,

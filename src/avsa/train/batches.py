@@ -76,7 +76,7 @@ def stage_dataset(config: TrainConfig, stage: str, *, stores: int = 1) -> Sample
     d = config.data
     check_cache_matches(d.cache, sample_rate=d.sample_rate, fps=d.fps, what="data")
     seed = config.seed * len(STAGES) + STAGES.index(stage)
-    return SampleDataset(
+    dataset = SampleDataset(
         d.cache, split=d.split, crop_mode=d.crops, n_crops=1 if stage == "avc" else 4,
         detector=d.detector, window_s=d.window_s, n_frames=d.n_frames, fps=d.fps,
         sample_rate=d.sample_rate, seed=seed, augment=d.augment, clip_ids=read_clip_list(d.clips),
@@ -84,6 +84,10 @@ def stage_dataset(config: TrainConfig, stage: str, *, stores: int = 1) -> Sample
         elevation_range=(-math.radians(d.random_elevation_deg), math.radians(d.random_elevation_deg)),
         in_memory="auto", stores=stores,  # training reads every clip epoch after epoch: small caches stay decoded
     )
+    if d.crop_jitter_warmup > 0 and len(dataset):
+        stage_cfg = getattr(config, stage)  # epochs of the warm-up: its share of the stage's clips over the split's
+        dataset.crop_jitter_ramp = d.crop_jitter_warmup * stage_cfg.steps * stage_cfg.batch_size / len(dataset)
+    return dataset
 
 
 def check_batch_size(config: TrainConfig, stage: str, n_clips: int, world_size: int) -> None:

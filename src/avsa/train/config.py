@@ -65,6 +65,10 @@ class DataConfig:
     crop_jitter_deg: float = 0.0
     """Training: move object/audio crop centres by ~|N(0, σ)| degrees (σ = this), so that a source
     exactly in front is no shortcut; evaluation crops are never jittered."""
+    crop_jitter_warmup: float = 0.0
+    """Training: fraction of each stage's steps over which the crop jitter grows linearly from 0 to
+    ``crop_jitter_deg`` (exact centres first, which are learnt faster, then the displaced ones); 0: the
+    full jitter from the first step."""
     random_elevation_deg: float = DEFAULT_ELEVATION_DEG
     """Training: random crops (and the random fill of quadrants without a detection) draw their
     elevation uniformly in ±this many degrees; evaluation crops keep ±30°."""
@@ -206,6 +210,9 @@ class TrainConfig:
             raise ConfigError(f"data.sample_rate must be a positive number of Hz, got {d.sample_rate}")
         if not 0.0 <= d.crop_jitter_deg <= 90.0:
             raise ConfigError(f"data.crop_jitter_deg must lie in [0, 90], got {d.crop_jitter_deg}")
+        if not 0.0 <= d.crop_jitter_warmup <= 1.0:
+            raise ConfigError(f"data.crop_jitter_warmup must lie in [0, 1] (a fraction of the stage's steps), "
+                              f"got {d.crop_jitter_warmup}")
         if not (math.isfinite(d.random_elevation_deg) and 0.0 <= d.random_elevation_deg <= 90.0):
             raise ConfigError(f"data.random_elevation_deg must lie in [0, 90], got {d.random_elevation_deg}")
         if self.device != "auto" and self.device.split(":")[0] not in DEVICE_TYPES:
