@@ -555,14 +555,15 @@ def _to_equirect(frame: av.VideoFrame, projection: str, stereo_mode: str | None,
         return _rgb_to(_to_equirect(frame, projection, stereo_mode, size, padding), pixel_format)
     if whole_frame:
         if size is None:
-            return frame.to_ndarray(format=pixel_format)
+            return frame.reformat(format=pixel_format, threads=1).to_ndarray()
         # The pixel format and the resize in one pass of libswscale, averaging the source pixels each
         # output pixel covers (a box half as wide as the default bilinear tent, so half the taps per
-        # pixel); on one thread: the same output from several costs more CPU time, which a machine
-        # running one job per core lacks.
+        # pixel). Every libswscale call here runs on one thread: the same output from several costs more
+        # CPU time, which a machine running one job per core lacks, and a decoding worker forked from a
+        # process that had scaled frames once hung inside libswscale's own threads (seen in a test run).
         return frame.reformat(width=int(size[0]), height=int(size[1]), format=pixel_format, interpolation="AREA",
                               threads=1).to_ndarray()
-    rgb = frame.to_ndarray(format="rgb24")
+    rgb = frame.reformat(format="rgb24", threads=1).to_ndarray()
     if stereo_mode == "top-bottom":
         rgb = rgb[: rgb.shape[0] // 2]
     elif stereo_mode == "left-right":
@@ -583,12 +584,12 @@ def _rgb_to(rgb: np.ndarray, pixel_format: str) -> np.ndarray:
     if pixel_format == "rgb24":
         return rgb
     return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
-        format=pixel_format).to_ndarray()
+        format=pixel_format, threads=1).to_ndarray()
 
 
 def _resize(rgb: np.ndarray, size) -> np.ndarray:
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-    return frame.reformat(width=int(size[0]), height=int(size[1]), format="rgb24").to_ndarray()
+    return frame.reformat(width=int(size[0]), height=int(size[1]), format="rgb24", threads=1).to_ndarray()
 
 
 # --------------------------------------------------------------------------- audio
