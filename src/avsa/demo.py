@@ -57,9 +57,9 @@ class DemoConfig:
     """1000 rather than 600: at seeds 1 and 2 the sound decided 5–9 points more on the detector's crops and 5–12
     on jittered ground truth, in 2.5 more minutes (measured in docs/results.md)."""
     crop_jitter_deg: float = 0.0
-    """Training jitter of the detector's crop centres (the tiny configs use 15°). 15° here lifts the figure on
-    jittered ground truth by about 7.5 points and costs the detector's crops, the headline, 1 to 11 per run
-    (measured in docs/learning.md, "Why jittered ground truth scores lower")."""
+    """Training jitter of the detector's crop centres (the tiny configs use 15°). 15° here lifted the figure on
+    jittered ground truth by 2.4 to 5.3 points on the mean of three seeds and cost the detector's crops, the
+    headline, about 7 (measured in docs/learning.md, "Why jittered ground truth scores lower")."""
     random_elevation_deg: float | None = None
     """Elevation range (±, degrees) of the random training crops that fill quadrants without a detection;
     None keeps the training config's (the tiny configs' ±60°). Evaluation draws them from ±30°
