@@ -226,6 +226,26 @@ def test_auto_workers_and_in_memory_store_give_the_same_batches(cache, monkeypat
         make_loader(auto, batch_size=2, num_workers="many")
 
 
+class _StalledDataset(SampleDataset):
+    """A worker that never delivers (a hung decoder)."""
+
+    def __getitem__(self, index):
+        import time
+
+        time.sleep(60)
+
+
+@pytest.mark.parametrize("endless", [False, True])
+def test_a_stalled_decoding_worker_is_an_error_not_a_hang(cache, monkeypatch, endless):
+    from avsa.data import loader as loader_module
+
+    monkeypatch.setattr(loader_module, "WORKER_TIMEOUT_S", 1.0)
+    stalled = make_loader(_StalledDataset(cache, crop_mode="random", n_crops=4, seed=3), batch_size=2, seed=3,
+                          num_workers=1)
+    with pytest.raises(loader_module.DecodingStalledError, match=r"no batch in 1 s.*num_workers=0"):
+        next(stalled.forever() if endless else iter(stalled))
+
+
 def test_in_memory_budget_follows_the_machines_memory(cache, monkeypatch):
     from avsa.data import loader as loader_module
 

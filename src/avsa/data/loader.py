@@ -59,6 +59,15 @@ def in_memory_budget(processes: int = 1) -> int:
         physical = 4 * 2**30
     return int(min(IN_MEMORY_BYTES, physical * IN_MEMORY_SHARE / max(1, int(processes))))
 
+WORKER_TIMEOUT_S = 600.0
+"""Longest wait for one batch from decoding worker processes before :class:`DecodingStalledError`: far beyond
+what a batch of 6K clips takes to decode, so only a worker that hung or died reaches it."""
+
+
+class DecodingStalledError(RuntimeError):
+    """Decoding workers gave no batch within :data:`WORKER_TIMEOUT_S` (a hung or dead worker process)."""
+
+
 KINDS = ("object", "random", "audio")
 """Crop kinds; ``RawBatch.kind`` holds indices into this tuple."""
 
@@ -407,12 +416,29 @@ class SampleLoader:
             self.dataset, batch_size=self.batch_size, sampler=self.sampler, num_workers=self.num_workers,
             collate_fn=collate, drop_last=self.drop_last, pin_memory=self.pin_memory,
             worker_init_fn=_worker_init if self.num_workers > 0 else None, generator=generator,
-            persistent_workers=False,
+            persistent_workers=False, timeout=WORKER_TIMEOUT_S if self.num_workers > 0 else 0,
         )
-        for batch in loader:
+        for batch in self._guarded(loader):
             self.skipped += batch.skipped
             if isinstance(batch, RawBatch):
                 yield batch
+
+    def _guarded(self, loader: DataLoader) -> Iterator:
+        """``loader``'s batches; a worker that gives none within :data:`WORKER_TIMEOUT_S` is an error, not a hang."""
+        batches = iter(loader)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except RuntimeError as error:
+                if "timed out" not in str(error):
+                    raise
+                raise DecodingStalledError(
+                    f"{self.dataset.cache.root}: the {self.num_workers} decoding worker(s) gave no batch in "
+                    f"{WORKER_TIMEOUT_S:g} s (a worker hung or died); rerun with data.num_workers=0, "
+                    f"or resume the run (avsa train --resume RUN)") from None
+            yield batch
 
     def forever(self, *, start_epoch: int = 0, start_batch: int = 0) -> Iterator[RawBatch]:
         """Batches of epoch ``start_epoch`` from ``start_batch`` on, then the next epochs, endlessly."""
@@ -428,9 +454,10 @@ class SampleLoader:
             collate_fn=collate, pin_memory=self.pin_memory,
             worker_init_fn=_worker_init if self.num_workers > 0 else None,
             generator=torch.Generator().manual_seed(self.seed * 100_003 + start_epoch),
+            timeout=WORKER_TIMEOUT_S if self.num_workers > 0 else 0,
         )
         empty_in_a_row = 0
-        for batch in loader:
+        for batch in self._guarded(loader):
             self.skipped += batch.skipped
             if isinstance(batch, RawBatch):
                 empty_in_a_row = 0

@@ -559,8 +559,9 @@ def _to_equirect(frame: av.VideoFrame, projection: str, stereo_mode: str | None,
         # The pixel format and the resize in one pass of libswscale, averaging the source pixels each
         # output pixel covers (a box half as wide as the default bilinear tent, so half the taps per
         # pixel). Every libswscale call here runs on one thread: the same output from several costs more
-        # CPU time, which a machine running one job per core lacks, and a decoding worker forked from a
-        # process that had scaled frames once hung inside libswscale's own threads (seen in a test run).
+        # CPU time, which a machine running one job per core lacks; and a decoding worker forked from a
+        # process that had converted frames hung inside a conversion once (a test run), which one thread
+        # rules out as libswscale's own thread pool.
         return frame.reformat(width=int(size[0]), height=int(size[1]), format=pixel_format, interpolation="AREA",
                               threads=1).to_ndarray()
     rgb = frame.reformat(format="rgb24", threads=1).to_ndarray()
