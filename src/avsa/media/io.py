@@ -555,16 +555,11 @@ def _to_equirect(frame: av.VideoFrame, projection: str, stereo_mode: str | None,
         return _rgb_to(_to_equirect(frame, projection, stereo_mode, size, padding), pixel_format)
     if whole_frame:
         if size is None:
-            return frame.reformat(format=pixel_format, threads=1).to_ndarray()
+            return _swscale(frame, format=pixel_format)
         # The pixel format and the resize in one pass of libswscale, averaging the source pixels each
-        # output pixel covers (a box half as wide as the default bilinear tent, so half the taps per
-        # pixel). Every libswscale call here runs on one thread: the same output from several costs more
-        # CPU time, which a machine running one job per core lacks; and a decoding worker forked from a
-        # process that had converted frames hung inside a conversion once (a test run), which one thread
-        # rules out as libswscale's own thread pool.
-        return frame.reformat(width=int(size[0]), height=int(size[1]), format=pixel_format, interpolation="AREA",
-                              threads=1).to_ndarray()
-    rgb = frame.reformat(format="rgb24", threads=1).to_ndarray()
+        # output pixel covers (a box half as wide as the default bilinear tent, so half the taps per pixel).
+        return _swscale(frame, width=int(size[0]), height=int(size[1]), format=pixel_format, interpolation="AREA")
+    rgb = _swscale(frame, format="rgb24")
     if stereo_mode == "top-bottom":
         rgb = rgb[: rgb.shape[0] // 2]
     elif stereo_mode == "left-right":
@@ -584,13 +579,22 @@ def _rgb_to(rgb: np.ndarray, pixel_format: str) -> np.ndarray:
     """An RGB frame in ``pixel_format`` (one of :data:`PIXEL_FORMATS`)."""
     if pixel_format == "rgb24":
         return rgb
-    return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
-        format=pixel_format, threads=1).to_ndarray()
+    return _swscale(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24"), format=pixel_format)
 
 
 def _resize(rgb: np.ndarray, size) -> np.ndarray:
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-    return frame.reformat(width=int(size[0]), height=int(size[1]), format="rgb24", threads=1).to_ndarray()
+    return _swscale(frame, width=int(size[0]), height=int(size[1]), format="rgb24")
+
+
+def _swscale(frame: av.VideoFrame, **reformat) -> np.ndarray:
+    """``frame.reformat(**reformat)`` as an array, on one libswscale thread.
+
+    One thread: the same output from several costs more CPU time, which a machine running one job per core
+    lacks; and a decoding worker forked from a process that had converted frames hung inside a conversion
+    once (a test run), which one thread rules out as libswscale's own thread pool.
+    """
+    return frame.reformat(threads=1, **reformat).to_ndarray()
 
 
 # --------------------------------------------------------------------------- audio
