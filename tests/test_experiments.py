@@ -14,7 +14,7 @@ from avsa.experiments import DELTA, SCALES, VERDICTS, Claim, Scale, add_argument
     run, run_paper, variants, verdict
 
 TOY = Scale(videos=0, duration_s=2.0, avc_steps=1, avsa_steps=1, seeds=1, validity_videos=10, synth_width=128,
-            cache_width=128, small_tasks=True,
+            cache_width=128, small_tasks=True, eval_windows=2, scene_test_per_class=2,
             overrides=("avc.batch_size=4", "avsa.batch_size=4", "model.video_width=0.125",
                        "model.audio_width=0.125", "model.transformer_ff=64", "data.crop_size=16"))
 
@@ -169,6 +169,25 @@ def test_toy_scale_end_to_end(synthetic_cache, tmp_path):
     with pytest.warns(UserWarning):
         again = run_paper(tmp_path / "exp", TOY, cache=synthetic_cache, seeds=(3, 5))  # resumes: nothing retrained
     assert again.read_text().split("Wall time")[0] == text.split("Wall time")[0]
+    # another evaluation protocol is scored afresh, beside the first (nothing retrained, nothing stale reused)
+    import dataclasses
+    import json
+
+    fewer = dataclasses.replace(TOY, eval_windows=1, scene_test_per_class=3)
+    with pytest.warns(UserWarning):
+        third = run_paper(tmp_path / "exp", fewer, cache=synthetic_cache, seeds=(3, 5))
+    assert "1 test windows per clip, 3 test scenes per class" in third.read_text()
+    assert "2 test windows per clip, 2 test scenes per class" in text
+    evals = tmp_path / "exp" / "eval"
+    assert {p.name for p in evals.iterdir()} == {TOY.protocol, fewer.protocol}
+
+    def n(protocol, name, task):
+        return json.loads(next((evals / protocol / name).rglob(f"{task}.json")).read_text())["n"]
+
+    assert n(fewer.protocol, "foa-iv-objects-s3-avsa", "avsa-contrastive") < n(
+        TOY.protocol, "foa-iv-objects-s3-avsa", "avsa-contrastive")
+    assert n(fewer.protocol, "foa-iv-objects-s3-avsa", "synth-foa-scenes") == 5 * 3  # 5 scene classes
+    assert n(TOY.protocol, "foa-iv-objects-s3-avsa", "synth-foa-scenes") == 5 * 2
 
 
 def _claims_json(folder, seeds, verdicts, scale=None):

@@ -10,8 +10,10 @@
 
 Trains the variants the claims need (claims 1–3 with every seed of ``--seeds``,
 claim 4's stereo model with the first ``Scale.stereo_seeds`` of them, all with
-the same tiny architecture), evaluates them on the same test windows, and
-decides each claim from the spread over training seeds:
+the same tiny architecture), evaluates them on the same test windows
+(``Scale.eval_windows`` per test clip; the scene tasks of claims 3–4 on
+``Scale.scene_test_per_class`` test scenes per class), and decides each claim
+from the spread over training seeds:
 
 1. FOA-IV beats log-mel on AVSA contrastive accuracy (paper: about +10 points).
 2. Object-oriented crops beat random crops on AVC accuracy (paper: +1.7).
@@ -50,7 +52,8 @@ A claim with fewer than 2 seeds is **not decidable (1 seed)**; one with no
 trained pair is **not run**.
 
 Every stage is resumable: rerunning reuses the world, finished runs and
-finished evaluations in ``--out``; the tables are rewritten from what exists.
+finished evaluations in ``--out`` (kept per evaluation protocol, in
+``eval/<Scale.protocol>/``); the tables are rewritten from what exists.
 """
 
 from __future__ import annotations
@@ -98,6 +101,17 @@ class Scale:
     """The stereo model (claim 4) trains with the first this many of the run's seeds (all of them if fewer)."""
     validity_seeds: int = 1
     """Table I trains with the first this many of the run's seeds (claim 5 needs 2 or more to be decided)."""
+    eval_windows: int = 16
+    """Test windows per clip of the in-domain claims (1, 2 and Table I). Scored on few windows, a seed's d_s
+    carries the test sample's noise besides training's: at 4 windows, 13 test clips, the seed-to-seed spread
+    of claim 1 was about half test noise (``docs/claims.md``)."""
+    scene_test_per_class: int = 96
+    """Test scenes per class of the synthetic scene tasks (claims 3 and 4; the tasks' own default is 24)."""
+
+    @property
+    def protocol(self) -> str:
+        """The evaluation's sizes, naming the folder its results are kept in (``eval/<protocol>/``)."""
+        return f"windows{self.eval_windows}-scenes{self.scene_test_per_class}"
 
 
 SCALES = {
@@ -270,15 +284,17 @@ def _saved(folder: Path, task: str, compute):
 
 
 def evaluate_checkpoint(out: Path, run: Path, stage: str, cache: Path, detector: str, tasks: tuple[str, ...],
-                        *, small: bool = False) -> dict:
-    """In-domain results (main world test split, the detector's object crops) and synthetic tasks."""
+                        scale: Scale) -> dict:
+    """In-domain results (main world test split, the detector's object crops, ``scale.eval_windows`` windows
+    per clip) and synthetic tasks (``scale.scene_test_per_class`` test items per class), kept in
+    ``out/eval/<scale.protocol>/``."""
     from avsa.evaluate.downstream import evaluate_downstream
     from avsa.evaluate.indomain import run_indomain
     from avsa.inference.pretrained import load_pretrained
     from avsa.evaluate.results import load_results
     from avsa.train.checkpoint import checkpoint_path
 
-    folder = out / "eval" / f"{run.name}-{stage}"
+    folder = out / "eval" / scale.protocol / f"{run.name}-{stage}"
     p = None
 
     def pretrained():
@@ -287,15 +303,16 @@ def evaluate_checkpoint(out: Path, run: Path, stage: str, cache: Path, detector:
         return p
 
     _saved(folder, "avsa-contrastive", lambda: list(run_indomain(
-        pretrained(), cache, n_per_clip=4, crops="objects", detector=detector, seed=0, binary=False).values()))
+        pretrained(), cache, n_per_clip=scale.eval_windows, crops="objects", detector=detector, seed=0,
+        binary=False).values()))
     results = load_results(folder)  # every in-domain result that run wrote
     for task in tasks:
-        results[task] = _saved(folder, task, lambda: evaluate_downstream(pretrained(), task, progress=False,
-                                                                         small=small))
+        results[task] = _saved(folder, task, lambda: evaluate_downstream(
+            pretrained(), task, progress=False, small=scale.small_tasks, test_per_class=scale.scene_test_per_class))
     return results
 
 
-def random_init_result(out: Path, run: Path, task: str, *, small: bool = False) -> object:
+def random_init_result(out: Path, run: Path, task: str, scale: Scale) -> object:
     """``task`` with the run's architecture and front-end but random weights (the transfer baseline)."""
     from avsa.evaluate.downstream import evaluate_downstream
     from avsa.inference.pretrained import load_pretrained
@@ -307,9 +324,10 @@ def random_init_result(out: Path, run: Path, task: str, *, small: bool = False) 
         torch.manual_seed(12345)
         p.model = stage_model(p.config, p.stage).to(p.device).eval()
         p.checkpoint = "random-init"
-        return evaluate_downstream(p, task, progress=False, small=small)
+        return evaluate_downstream(p, task, progress=False, small=scale.small_tasks,
+                                   test_per_class=scale.scene_test_per_class)
 
-    return _saved(out / "eval" / f"{run.name}-random-init", task, compute)
+    return _saved(out / "eval" / scale.protocol / f"{run.name}-random-init", task, compute)
 
 
 # ------------------------------------------------------------------- claims
@@ -435,7 +453,7 @@ def build_claims(out: Path, runs: dict[tuple[str, int], Path], scale: Scale, mai
     for seed in seeds:
         have = lambda name: (name, seed) in runs  # noqa: E731
         ev = lambda name, stage, tasks=(): evaluate_checkpoint(out, runs[(name, seed)], stage, main,  # noqa: E731
-                                                               detector, tasks, small=scale.small_tasks)
+                                                               detector, tasks, scale)
         if have("foa-iv-objects") and have("foa-mel-objects"):
             iv, mel = ev("foa-iv-objects", "avsa", ("synth-foa-scenes",)), ev("foa-mel-objects", "avsa")
             add(claims[0], seed, iv["avsa-contrastive"], mel["avsa-contrastive"])
@@ -446,8 +464,7 @@ def build_claims(out: Path, runs: dict[tuple[str, int], Path], scale: Scale, mai
         if have("stereo-objects"):
             st = ev("stereo-objects", "avsa", ("synth-binaural-scenes",))
             add(claims[3], seed, st["synth-binaural-scenes"],
-                random_init_result(out, runs[("stereo-objects", seed)], "synth-binaural-scenes",
-                                   small=scale.small_tasks))
+                random_init_result(out, runs[("stereo-objects", seed)], "synth-binaural-scenes", scale))
     for c in claims[:1]:
         for label, rs in ((c.a_label, c.a), (c.b_label, c.b)):
             if rs:
@@ -455,15 +472,16 @@ def build_claims(out: Path, runs: dict[tuple[str, int], Path], scale: Scale, mai
                               f"{100 * np.mean([r.value for r in rs]):.1f}"])
     for seed in validity_seeds if validity is not None else ():
         if all((f"validity-{k}", seed) in runs for k in ("all", "pass", "random")):
-            v = {k: ev_validity(out, runs[(f"validity-{k}", seed)], main, detector) for k in ("all", "pass", "random")}
+            v = {k: ev_validity(out, runs[(f"validity-{k}", seed)], main, detector, scale)
+                 for k in ("all", "pass", "random")}
             add(claims[4], seed, v["pass"], v["all"])
             add(claims[5], seed, v["pass"], v["random"])
     return claims, kinds
 
 
-def ev_validity(out: Path, run: Path, main: Path, detector: str):
+def ev_validity(out: Path, run: Path, main: Path, detector: str, scale: Scale):
     """AVSA contrastive accuracy of a Table I run, on the clean main world's test split."""
-    return evaluate_checkpoint(out, run, "avsa", main, detector, ())["avsa-contrastive"]
+    return evaluate_checkpoint(out, run, "avsa", main, detector, (), scale)["avsa-contrastive"]
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -495,7 +513,8 @@ def write_tables(out: Path, claims: list[Claim], kinds: list[list[str]], scale: 
             f"{format_seeds(stereo_seeds) if stereo_seeds else 'none'}; Table I (claim 5): seeds {table1}; "
             f"δ = {100 * DELTA:g} points for every claim. {scale.videos} videos of {scale.duration_s:g} s; tiny "
             f"models, AVC {scale.avc_steps} + AVSA {scale.avsa_steps} steps; object crops from the demo's blob "
-            f"detector (on the equirect frame), for training and evaluation. Wall time {minutes:.0f} min.", "",
+            f"detector (on the equirect frame), for training and evaluation; {scale.eval_windows} test windows per "
+            f"clip, {scale.scene_test_per_class} test scenes per class. Wall time {minutes:.0f} min.", "",
             decision_text(), "",
             _markdown(header, [c.row() for c in claims]), ""]
     if kinds:

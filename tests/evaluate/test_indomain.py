@@ -58,6 +58,20 @@ def test_avc_negatives_come_from_another_clip():
         assert ids[int(other[i, 0, 0])] != ids[i]
 
 
+@pytest.mark.parametrize("per_clip", [[4] * 7, [16] * 5, [3, 5, 1, 16, 2, 2, 40, 1]])
+def test_evaluation_batches_never_hold_one_clip_alone(per_clip):
+    from avsa.evaluate.indomain import _batch_bounds
+
+    ids = [f"clip{c}" for c, n in enumerate(per_clip) for _ in range(n)]
+    bounds = _batch_bounds(ids, 16)
+    assert [i for first, end in bounds for i in range(first, end)] == list(range(len(ids)))  # a partition, in order
+    for first, end in bounds:
+        assert len(set(ids[first:end])) >= 2  # every window has another clip's sound in its batch
+        assert first == 0 or ids[first] != ids[first - 1]  # clips are not split
+    if per_clip == [4] * 7:  # clips of 4 windows: batches of 16, the last (3 clips) on its own
+        assert bounds == [(0, 16), (16, 28)]
+
+
 def test_avc_groups_hold_one_window_per_clip():
     from avsa.evaluate.indomain import _per_clip_groups
 

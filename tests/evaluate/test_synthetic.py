@@ -1,6 +1,7 @@
 """Synthetic downstream tasks: deterministic, balanced, the right shapes, classes that differ."""
 
 import numpy as np
+import pytest
 
 from avsa.evaluate.synthetic import MOTIONS, _motion_path, make_task
 
@@ -16,6 +17,18 @@ def test_scene_task_is_deterministic_balanced_and_windowed():
     assert (counts == 2).all() and not {i.id for i in a.train} & {i.id for i in a.test}
     other = make_task("synth-foa-scenes", seed=4, small=True)
     assert not np.array_equal(other.data[a.train[0].id], a.data[a.train[0].id])
+
+
+def test_more_test_scenes_extend_the_test_set_and_keep_the_training_scenes():
+    a = make_task("synth-foa-scenes", seed=3, small=True)
+    more = make_task("synth-foa-scenes", seed=3, small=True, test_per_class=4)
+    assert [i.id for i in more.train] == [i.id for i in a.train]
+    assert np.bincount([i.label for i in more.test]).tolist() == [4] * len(a.classes)
+    assert {i.id for i in a.test} < {i.id for i in more.test}  # the first test scenes are the same scenes
+    for item in a.train + a.test:
+        np.testing.assert_array_equal(more.data[item.id], a.data[item.id])
+    with pytest.raises(ValueError, match="test_per_class"):
+        make_task("synth-foa-scenes", test_per_class=0)
 
 
 def test_binaural_scenes_have_two_ears():

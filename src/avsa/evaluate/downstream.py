@@ -138,15 +138,15 @@ def video_clips(p: Pretrained, frames: np.ndarray, *, fps: float, n_clips: int) 
 
 # ------------------------------------------------------------------- tasks
 @functools.lru_cache(maxsize=2)
-def _synthetic_task(task: str, seed: int, crop_size: int, small: bool):
+def _synthetic_task(task: str, seed: int, crop_size: int, small: bool, test_per_class: int | None):
     """The rendered task, kept for the next checkpoint evaluated in this process (it is deterministic)."""
     from avsa.evaluate.synthetic import make_task
 
-    return make_task(task, seed=seed, crop_size=crop_size, small=small)
+    return make_task(task, seed=seed, crop_size=crop_size, small=small, test_per_class=test_per_class)
 
 
-def _synthetic(p: Pretrained, task: str, seed: int, small: bool) -> _Split:
-    t = _synthetic_task(task, seed, p.crop_size, small)
+def _synthetic(p: Pretrained, task: str, seed: int, small: bool, test_per_class: int | None = None) -> _Split:
+    t = _synthetic_task(task, seed, p.crop_size, small, test_per_class)
     if task == "synth-video-motion":
         def raw(item):
             return p.video_input(torch.as_tensor(t.data[item.id])).cpu()  # (1, 3, T, S, S)
@@ -267,8 +267,8 @@ def _to_result(name: str, task: str, r: ProbeResult, split: _Split, *, classes, 
 
 def evaluate_downstream(p: Pretrained, task: str, *, root: str | os.PathLike | None = None,
                         split: int | None = None, n_clips: int = 4, settings: ProbeSettings | None = None,
-                        small: bool = False, progress: bool = True, segment_s: float = 30.0,
-                        budget_bytes: int = 4 << 30) -> Result:
+                        small: bool = False, test_per_class: int | None = None, progress: bool = True,
+                        segment_s: float = 30.0, budget_bytes: int = 4 << 30) -> Result:
     """Probe (or fine-tune) the checkpoint on one downstream task.
 
     Parameters
@@ -286,6 +286,8 @@ def evaluate_downstream(p: Pretrained, task: str, *, root: str | os.PathLike | N
     settings : ProbeSettings
     small : bool
         Synthetic tasks with few items (tests).
+    test_per_class : int, optional
+        Synthetic tasks: test items per class instead of the task's default (the training items stay).
     progress : bool
     segment_s : float
         EigenScape segment length in seconds (the paper: 30).
@@ -301,7 +303,7 @@ def evaluate_downstream(p: Pretrained, task: str, *, root: str | os.PathLike | N
     settings = settings or ProbeSettings()
     check_compatible(p, task)
     if task in SYNTHETIC_TASKS:
-        s = _synthetic(p, task, settings.seed, small)
+        s = _synthetic(p, task, settings.seed, small, test_per_class)
         r = _probe(p, task, s, settings, progress=progress, budget_bytes=budget_bytes)
         return _to_result(result_name(task, settings.mode), task, r, s, classes=s.classes, p=p, settings=settings)
     if root is None:

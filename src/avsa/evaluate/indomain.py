@@ -57,16 +57,31 @@ def _windows(pretrained: Pretrained, cache: Cache, split: str, n_per_clip: int, 
                          windows=windows)
 
 
-def _batches(dataset: SampleDataset, batch_size: int = 16):
-    """Batches of consecutive windows; a last batch holding one clip only joins the one before it.
+def _batch_bounds(ids: list[str], batch_size: int = 16) -> list[tuple[int, int]]:
+    """(first, end) of each batch over windows ordered by clip: whole clips, at least ``batch_size`` windows
+    and two clips each, save the last batch, which joins the one before it when it would hold one clip only.
 
-    (The AVC-binary negatives of a window come from another clip of its batch.)
+    (The AVC-binary negatives and the control's sound of a window come from another clip of its batch, so a
+    batch never holds one clip alone, however many windows a clip has.)
     """
-    ids = [w.clip_id for w in dataset.windows.windows]
-    starts = list(range(0, len(ids), batch_size))
-    if len(starts) > 1 and len(set(ids[starts[-1]:])) == 1:
-        starts.pop()
-    for first, end in zip(starts, starts[1:] + [len(ids)]):
+    starts = [i for i in range(len(ids)) if i == 0 or ids[i] != ids[i - 1]]  # first window of each clip
+    bounds, first = [], 0
+    for clip, start in enumerate(starts):
+        end = starts[clip + 1] if clip + 1 < len(starts) else len(ids)
+        if end - first >= batch_size and start > first:
+            bounds.append((first, end))
+            first = end
+    if first < len(ids):
+        if bounds and len(set(ids[first:])) == 1:
+            bounds[-1] = (bounds[-1][0], len(ids))
+        else:
+            bounds.append((first, len(ids)))
+    return bounds
+
+
+def _batches(dataset: SampleDataset, batch_size: int = 16):
+    """Batches of consecutive windows (:func:`_batch_bounds`)."""
+    for first, end in _batch_bounds([w.clip_id for w in dataset.windows.windows], batch_size):
         batch = collate([dataset[i] for i in range(first, end)])
         if hasattr(batch, "clip_ids"):
             yield batch

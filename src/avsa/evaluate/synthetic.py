@@ -137,9 +137,18 @@ def motion_task(*, per_class_train: int = 8, per_class_test: int = 4, n_frames: 
     return SyntheticTask(name="synth-video-motion", classes=MOTIONS, train=train, test=test, data=data)
 
 
-def make_task(name: str, *, seed: int = 0, crop_size: int = 112, small: bool = False) -> SyntheticTask:
-    """One of :data:`AUDIO_TASKS` + :data:`VIDEO_TASKS` by name (``small``: fewer items, for tests)."""
+def make_task(name: str, *, seed: int = 0, crop_size: int = 112, small: bool = False,
+              test_per_class: int | None = None) -> SyntheticTask:
+    """One of :data:`AUDIO_TASKS` + :data:`VIDEO_TASKS` by name (``small``: fewer items, for tests).
+
+    ``test_per_class``: test items per class instead of the task's default (more narrow the interval of a
+    difference between two encoders; the training items stay the same).
+    """
     sizes = dict(per_class_train=3, per_class_test=2) if small else {}
+    if test_per_class is not None:
+        if test_per_class < 1:
+            raise ValueError(f"test_per_class must be at least 1, got {test_per_class}")
+        sizes["per_class_test"] = test_per_class
     if name == "synth-foa-scenes":
         return scene_task(seed=seed, **sizes)
     if name == "synth-binaural-scenes":
