@@ -233,5 +233,12 @@ def test_compare_names_every_claim_whose_verdict_differs_and_undecided_claims(tm
     _claims_json(tmp_path / "full", (6, 7), {"1": "holds"}, scale={"videos": 160})
     with pytest.raises(InputError, match="different scales"):
         compare_runs(tmp_path / "a", tmp_path / "full")
+    # the same training, scored on other test sizes: not comparable either, and the message says what differs
+    from dataclasses import asdict, replace
+
+    _claims_json(tmp_path / "w16", (8, 9), {"1": "holds"}, scale=asdict(SCALES["small"]))
+    _claims_json(tmp_path / "w4", (10, 11), {"1": "holds"}, scale=asdict(replace(SCALES["small"], eval_windows=4)))
+    with pytest.raises(InputError, match=r"different scales \(eval_windows differ\)"):
+        compare_runs(tmp_path / "w16", tmp_path / "w4")
     with pytest.raises(InputError, match="two run folders"):
         run(parser.parse_args(["compare", str(tmp_path / "a")]))

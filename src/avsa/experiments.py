@@ -597,7 +597,8 @@ def compare_runs(a: Path, b: Path) -> str:
     Raises
     ------
     InputError
-        A folder without ``claims.json`` (the run has not finished), or runs of different scales.
+        A folder without ``claims.json`` (the run has not finished), or runs of different scales (test sizes
+        included).
     """
     runs = []
     for folder in (a, b):
@@ -606,7 +607,10 @@ def compare_runs(a: Path, b: Path) -> str:
             raise InputError(f"{folder}: no claims.json (run avsa experiments paper --out {folder} first)")
         runs.append(json.loads(path.read_text()))
     if runs[0]["scale"] != runs[1]["scale"]:
-        raise InputError(f"{a} and {b} were run at different scales: their verdicts are not comparable")
+        differ = sorted(k for k in set(runs[0]["scale"]) | set(runs[1]["scale"])
+                        if runs[0]["scale"].get(k) != runs[1]["scale"].get(k))
+        raise InputError(f"{a} and {b} were run at different scales ({', '.join(differ)} differ): their verdicts "
+                         f"are not comparable")
     shared = sorted(set(runs[0]["seeds"]) & set(runs[1]["seeds"]))
     names = [f"seeds {format_seeds(tuple(r['seeds']))}" for r in runs]
     header = ["#", "claim", f"{names[0]}: A − B [95% CI]", "verdict", f"{names[1]}: A − B [95% CI]", "verdict",
