@@ -141,8 +141,9 @@ def make_task(name: str, *, seed: int = 0, crop_size: int = 112, small: bool = F
               test_per_class: int | None = None) -> SyntheticTask:
     """One of :data:`AUDIO_TASKS` + :data:`VIDEO_TASKS` by name (``small``: fewer items, for tests).
 
-    ``test_per_class``: test items per class instead of the task's default (more narrow the interval of a
-    difference between two encoders; the training items stay the same).
+    ``test_per_class``: test items per class instead of the task's default; more test items narrow the interval
+    of a difference between two encoders. The training items stay the same, and the default's test items are
+    the first of the larger set.
     """
     sizes = dict(per_class_train=3, per_class_test=2) if small else {}
     if test_per_class is not None:
