@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,10 +40,8 @@ def main() -> None:
             jitter_detections(cache.root, sigma_deg=float(sigma), seed=args.seed, source=source)
         r = run_indomain(pretrained, cache.root, n_per_clip=4, detector=name, seed=args.seed, binary=False)
         avsa, control, sound = r["avsa-contrastive"], r["avsa-contrastive-other-audio"], r["avsa-sound-dependent"]
-        kinds, hits, other = (np.asarray(x) for x in (avsa.details["kinds"], avsa.details["hits"],
-                                                       control.details["hits"]))
-        per_kind = "; ".join(f"{k} {int((kinds == k).sum())}, {100 * (hits[kinds == k].mean() - other[kinds == k].mean()):.1f}"
-                             for k in sorted(set(kinds.tolist())))
+        per_kind = "; ".join(f"{k} {part['n']}, {100 * part['value']:.1f}"
+                             for k, part in sorted(sound.details["per_kind"].items()))
         print(f"| {name} | {100 * avsa.value:.1f} | {100 * control.value:.1f} | {100 * sound.value:.1f} "
               f"[{100 * sound.low:.1f}, {100 * sound.high:.1f}] | {per_kind} |", flush=True)
 
