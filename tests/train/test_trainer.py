@@ -282,3 +282,60 @@ def test_sound_negatives_train_with_another_clips_sound_on_the_same_crops(synthe
         assert a.shape[1] == 2 * v.shape[1]
     finally:
         batches.close()
+
+
+def test_weight_average_follows_the_exponential_recurrence():
+    """WeightAverage against the recurrence written out: avg ← d·avg + (1 − d)·w with d = min(decay, (1+n)/(10+n))."""
+    from avsa.train.trainer import WeightAverage
+
+    model = torch.nn.BatchNorm1d(3)
+    average = WeightAverage(model, 0.5)
+    expected = model.weight.detach().clone()
+    for n in range(1, 6):
+        with torch.no_grad():
+            model.weight.add_(float(n))
+            model.num_batches_tracked.add_(1)
+        average.update(model)
+        d = min(0.5, (1 + n) / (10 + n))
+        expected = d * expected + (1 - d) * model.weight.detach()
+        torch.testing.assert_close(average.state["weight"], expected)
+    assert average.state["num_batches_tracked"].item() == 5  # integer buffers are copied, not averaged
+    assert average.updates == 5
+
+
+def test_ema_checkpoints_hold_the_average_and_a_resumed_run_continues_the_raw_weights(synthetic_cache, tmp_path,
+                                                                                        monkeypatch):
+    """avsa.ema: ``model`` is the average, ``train_model`` the weights trained; stopping and resuming gives the
+    uninterrupted run's both."""
+    extra = ("avc.steps=2", "avsa.steps=6", "avsa.ema=0.9", "checkpoint_every=1", "deterministic=true")
+    reference = train(tiny_config(synthetic_cache, tmp_path, *extra), run_dir=tmp_path / "ref")
+    ref = load_checkpoint(reference / "checkpoints" / "avsa.pt")
+    assert ref["ema_updates"] == 6
+    differs = [k for k, v in ref["model"].items() if v.is_floating_point() and not torch.equal(v, ref["train_model"][k])]
+    assert differs, "the average equals the trained weights"
+    avc = load_checkpoint(reference / "checkpoints" / "avc.pt")
+    assert "train_model" not in avc  # avc.ema is 0: one set of weights
+
+    real, calls = trainer_mod.compute_loss, {"n": 0}
+
+    def stop_at_avsa_step_4(stage, *args, **kwargs):
+        if stage == "avsa":
+            calls["n"] += 1
+            if calls["n"] == 5:
+                raise KeyboardInterrupt
+        return real(stage, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_mod, "compute_loss", stop_at_avsa_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(synthetic_cache, tmp_path, *extra), run_dir=tmp_path / "stopped")
+    assert load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")["step"] == 4
+    monkeypatch.setattr(trainer_mod, "compute_loss", real)
+    resumed = load_checkpoint(train(tiny_config(synthetic_cache, tmp_path, *extra),
+                                    run_dir=tmp_path / "stopped") / "checkpoints" / "avsa.pt")
+    assert_same_weights(ref["model"], resumed["model"])
+    assert_same_weights(ref["train_model"], resumed["train_model"])
+
+
+def test_ema_outside_zero_to_one_is_a_config_error(synthetic_cache, tmp_path):
+    with pytest.raises(ConfigError, match="avsa.ema must lie in"):
+        tiny_config(synthetic_cache, tmp_path, "avsa.ema=1.0").validate()

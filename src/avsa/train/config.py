@@ -134,6 +134,10 @@ class StageConfig:
     same crops (:func:`avsa.models.losses.sound_negatives_term`); 0 = off (the paper). What a sound field shows
     merely for being rotated to a direction is shared by both, so only the clip's own sound can win. Costs one
     more audio-encoder pass per step."""
+    ema: float = 0.0
+    """Decay of an exponential moving average of the weights (0 = off). When on, the stage's checkpoints hold
+    the average as ``model`` (what evaluation, export and the next stage use) and the weights being trained as
+    ``train_model`` (what a resumed run continues)."""
 
 
 @dataclass
@@ -197,6 +201,8 @@ class TrainConfig:
                 raise ConfigError(f"{stage}.within_clip must lie in [0, 1], got {s.within_clip}")
             if not (math.isfinite(s.sound_negatives) and s.sound_negatives >= 0):
                 raise ConfigError(f"{stage}.sound_negatives must be a finite weight >= 0, got {s.sound_negatives}")
+            if not 0.0 <= s.ema < 1.0:
+                raise ConfigError(f"{stage}.ema must lie in [0, 1) (0 = off), got {s.ema}")
         if isinstance(d.crop_size, bool) or not MIN_CROP_SIZE <= d.crop_size <= 1024:
             raise ConfigError(f"data.crop_size must lie in [{MIN_CROP_SIZE}, 1024] pixels, got {d.crop_size} "
                               f"(the video encoder halves a crop four times)")

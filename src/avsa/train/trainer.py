@@ -77,6 +77,30 @@ def compute_loss(stage: str, model, video, audio, directions, config: TrainConfi
                      within_clip=config.avsa.within_clip, sound_negatives=config.avsa.sound_negatives)
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights and buffers (``<stage>.ema``).
+
+    The decay starts low and grows to ``decay`` (``min(decay, (1 + n) / (10 + n))`` after n updates), so
+    the first steps' weights do not linger. Integer buffers (BatchNorm's batch counts) are copied.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float, *, state: dict | None = None, updates: int = 0):
+        self.decay, self.updates = decay, updates
+        source = model.state_dict() if state is None else state
+        self.state = {k: v.detach().clone() for k, v in source.items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, v in model.state_dict().items():
+            avg = self.state[k]
+            if avg.is_floating_point():
+                avg.lerp_(v.detach(), 1.0 - decay)
+            else:
+                avg.copy_(v)
+
+
 class Trainer:
     """Runs the stages of one config in one run folder (rank 0 writes)."""
 
@@ -120,10 +144,13 @@ class Trainer:
             self.writer.close()
 
     # --------------------------------------------------------------- checkpoint
-    def _save(self, name: str, stage: str, step: int, finished: bool, model, optimizer, scheduler, metrics):
+    def _save(self, name: str, stage: str, step: int, finished: bool, model, optimizer, scheduler, metrics,
+              average: WeightAverage | None = None):
         if not self.info.is_main:
             return
         core = model.module if isinstance(model, DDP) else model
+        weights = {"model": core.state_dict()} if average is None else {
+            "model": average.state, "train_model": core.state_dict(), "ema_updates": average.updates}
         save_checkpoint(
             checkpoint_path(self.run_dir, name),
             {
@@ -132,7 +159,7 @@ class Trainer:
                 "stage": stage,
                 "step": step,
                 "finished": finished,
-                "model": core.state_dict(),
+                **weights,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "rng": rng_state(),
@@ -224,10 +251,14 @@ class Trainer:
 
         # -- resume
         start = 0
+        average = WeightAverage(model, scfg.ema) if scfg.ema > 0 else None
         if ckpt is not None:
             if ckpt.get("finished"):  # killed between stages: this one's checkpoints stay as they are
                 self.audio_stats = ckpt.get("audio_stats", {})
                 return model
+            if "train_model" in ckpt:  # the checkpoint's model is the average; train on from the raw weights
+                average = WeightAverage(model, scfg.ema, state=model.state_dict(), updates=int(ckpt["ema_updates"]))
+                model.load_state_dict(ckpt["train_model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             set_rng_state(ckpt["rng"])
@@ -267,6 +298,8 @@ class Trainer:
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
+            if average is not None:
+                average.update(model.module if isinstance(model, DDP) else model)
             seen += video.shape[0] * info.world_size
             done = step + 1
             if done % cfg.log_every == 0 or done == scfg.steps:
@@ -279,13 +312,16 @@ class Trainer:
                 bar.set_postfix({k: f"{metrics[k]:.3g}" for k in ("loss", "lr") if k in metrics})
                 t0, seen = time.perf_counter(), 0
             if done % cfg.checkpoint_every == 0 and done < scfg.steps:
-                self._save(LAST, stage, done, False, model, optimizer, scheduler, metrics)
+                self._save(LAST, stage, done, False, model, optimizer, scheduler, metrics, average)
             bar.update(1)
         bar.close()
         batches.close()
-        self._save(stage, stage, scfg.steps, True, model, optimizer, scheduler, metrics)
-        self._save(LAST, stage, scfg.steps, True, model, optimizer, scheduler, metrics)
-        return model.module if isinstance(model, DDP) else model
+        self._save(stage, stage, scfg.steps, True, model, optimizer, scheduler, metrics, average)
+        self._save(LAST, stage, scfg.steps, True, model, optimizer, scheduler, metrics, average)
+        core = model.module if isinstance(model, DDP) else model
+        if average is not None:  # the next stage starts from what the checkpoint holds
+            core.load_state_dict(average.state)
+        return core
 
 
 def train(config: TrainConfig, *, run_dir: str | Path | None = None, new_run: bool = False) -> Path:
