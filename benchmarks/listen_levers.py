@@ -51,7 +51,8 @@ def main() -> None:
     common = [f"data.cache={cache}", f"data.detector={DETECTIONS}", "data.crop_jitter_deg=0",
               "model.direction_encoding=true", f"seed={args.seed}"]
     # what the AVC stage's checkpoint depends on: the model and the audio encoder's input
-    model_overrides = sorted(o for o in args.overrides if o.startswith(("model.", "data.format=", "data.features=")))
+    model_overrides = sorted(o for o in args.overrides
+                             if o.startswith(("model.", "data.format=", "data.features=", "data.window_s=")))
     tag = "-".join(o.split(".", 1)[1].replace("=", "") for o in model_overrides)
     avc_steps = demo.avc_steps if args.avc_steps is None else args.avc_steps
     if avc_steps != demo.avc_steps:
