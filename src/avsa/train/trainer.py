@@ -84,10 +84,9 @@ class WeightAverage:
     the first steps' weights do not linger. Integer buffers (BatchNorm's batch counts) are copied.
     """
 
-    def __init__(self, model: torch.nn.Module, decay: float, *, state: dict | None = None, updates: int = 0):
+    def __init__(self, model: torch.nn.Module, decay: float, *, updates: int = 0):
         self.decay, self.updates = decay, updates
-        source = model.state_dict() if state is None else state
-        self.state = {k: v.detach().clone() for k, v in source.items()}
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
@@ -250,19 +249,20 @@ class Trainer:
         )
 
         # -- resume
-        start = 0
-        average = WeightAverage(model, scfg.ema) if scfg.ema > 0 else None
+        start, average = 0, None
         if ckpt is not None:
             if ckpt.get("finished"):  # killed between stages: this one's checkpoints stay as they are
                 self.audio_stats = ckpt.get("audio_stats", {})
                 return model
             if "train_model" in ckpt:  # the checkpoint's model is the average; train on from the raw weights
-                average = WeightAverage(model, scfg.ema, state=model.state_dict(), updates=int(ckpt["ema_updates"]))
+                average = WeightAverage(model, scfg.ema, updates=int(ckpt["ema_updates"]))
                 model.load_state_dict(ckpt["train_model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             set_rng_state(ckpt["rng"])
             start = int(ckpt["step"])
+        if average is None and scfg.ema > 0:
+            average = WeightAverage(model, scfg.ema)
         if info.distributed:
             model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
 
