@@ -142,6 +142,26 @@ def test_outputs_are_global_max_pools():
     venc = R2Plus1D18(width=0.125).eval()
     v = torch.randn(1, 3, 4, 16, 16)
     assert torch.allclose(venc(v), venc.stages(venc.stem(v)).flatten(2).max(dim=2).values)
+    mean = AudioCNN(1, width=0.125, pool="mean").eval()
+    mean.load_state_dict(enc.state_dict())  # pooling has no weights
+    assert torch.allclose(mean(x), fmap.flatten(2).mean(dim=2), atol=1e-6)
+
+
+def test_wider_audio_encoder_is_mapped_to_the_transformer_width():
+    """An audio encoder of another size feeds the AVSA transformers through a linear map; equal sizes add no
+    weights, so the paper-shaped checkpoints keep their keys."""
+    equal = build_model("avsa", audio_channels=7, width=0.125, transformer_ff=32, dim=16)
+    assert not any(k.startswith("audio_proj") for k in equal.state_dict())
+    wide = build_model("avsa", audio_channels=7, video_width=0.125, audio_width=0.25, transformer_ff=32, dim=16)
+    assert wide.audio_proj.weight.shape == (wide.video_encoder.dim, wide.audio_encoder.dim) == (64, 128)
+    emb = wide(torch.randn(2, 4, 3, 4, 16, 16), torch.randn(2, 4, 7, 20, 16), other_audio=torch.randn(2, 4, 7, 20, 16))
+    for t in (emb.video_target, emb.audio_target, emb.video_pred, emb.audio_pred, emb.other_audio_target,
+              emb.other_video_pred):
+        assert t.shape == (2, 4, 16)
+    # the heads take encoder features as the encoders give them (evaluation and localization call heads())
+    a = wide.audio_encoder(torch.randn(8, 7, 20, 16)).unflatten(0, (2, 4))
+    v = wide.video_encoder(torch.randn(8, 3, 4, 16, 16)).unflatten(0, (2, 4))
+    assert wide.heads(v, a).audio_target.shape == (2, 4, 16)
 
 
 @pytest.mark.parametrize("channels", [1, 7])
@@ -166,8 +186,8 @@ def test_bad_inputs_raise():
         R2Plus1D18(width=0.125)(torch.randn(1, 1, 4, 16, 16))
     with pytest.raises(ConfigError, match="stage"):
         build_model("moco", audio_channels=4)
-    with pytest.raises(ConfigError, match="equal encoder sizes"):
-        build_model("avsa", audio_channels=4, video_width=0.25, audio_width=0.5)
+    with pytest.raises(InputError, match="pooling"):
+        AudioCNN(4, pool="avg")
     with pytest.raises(ConfigError, match="divisible"):
         build_model("avsa", audio_channels=4, width=0.125, transformer_heads=7)
     avsa = build_model("avsa", audio_channels=4, width=0.125, transformer_ff=32, direction_encoding=True)

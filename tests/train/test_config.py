@@ -34,6 +34,7 @@ def test_overrides_with_dotted_keys_and_types():
         ("nonsense=1", "unknown config key 'nonsense'"),
         ("data.features=icf", "not a valid pair"),
         ("data.crops=yolo", "data.crops: 'yolo' is not one of"),
+        ("model.audio_pool=avg", "model.audio_pool: 'avg' is not one of 'max', 'mean'"),
         ("avc.steps=ten", "avc.steps: expected int"),
         ("avc.steps=1.5", "expected an integer"),
         ("stages=avsa,avc", "curriculum order"),

@@ -15,6 +15,8 @@ by BN and ReLU)::
     conv 3×3 4c → 8c,          conv 3×3 8c → 8c               (block 4)
     global max over (T, F)                                    → (N, 8c)
 
+``pool="mean"`` averages over (T, F) instead of the maximum (not the paper's).
+
 No residual connections and no max pool after the stem. At width 1 the
 encoder has 4,725,696 parameters for C = 1, plus 3,136 per extra input channel
 (4,735,104 for C = 4).
@@ -29,6 +31,10 @@ from avsa.audio_inputs import AUDIO_CHANNELS
 from avsa.errors import InputError
 from avsa.models.video import BASE_WIDTHS, scaled
 
+
+
+POOLS = ("max", "mean")
+"""Global pooling of the audio encoder over (T, F): the paper's ``max``, or ``mean``."""
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel: int, stride: int) -> nn.Sequential:
@@ -49,6 +55,8 @@ class AudioCNN(nn.Module):
         Feature channels C, one of 1, 2, 4, 5, 7.
     width : float, keyword-only
         Channel multiplier (1.0 → 64/128/256/512).
+    pool : {"max", "mean"}, keyword-only
+        Global pooling over (T, F): the paper's maximum, or the mean.
 
     Attributes
     ----------
@@ -56,8 +64,11 @@ class AudioCNN(nn.Module):
         Output size, ``round(512·width)``.
     """
 
-    def __init__(self, in_channels: int, *, width: float = 1.0):
+    def __init__(self, in_channels: int, *, width: float = 1.0, pool: str = "max"):
         super().__init__()
+        if pool not in POOLS:
+            raise InputError(f"audio pooling must be one of {POOLS}, got {pool!r}")
+        self.pool = pool
         if in_channels not in AUDIO_CHANNELS:
             raise InputError(f"audio in_channels must be one of {AUDIO_CHANNELS}, got {in_channels!r}")
         if not width > 0:
@@ -91,4 +102,4 @@ class AudioCNN(nn.Module):
                 f"audio must have shape (N, {self.in_channels}, T, F), got {tuple(audio.shape)}"
             )
         x = self.blocks(self.stem(audio))  # N x 8c x T/8 x F/8
-        return x.amax(dim=(2, 3))  # N x 8c
+        return x.amax(dim=(2, 3)) if self.pool == "max" else x.mean(dim=(2, 3))  # N x 8c

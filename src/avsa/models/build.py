@@ -21,7 +21,7 @@ def build_model(stage: str, *, audio_channels: int, width: float = 1.0, video_wi
                 audio_width: float | None = None, dim: int = 128, transformer_depth: int = 2,
                 transformer_heads: int = 8, transformer_ff: int = 2048, dropout: float = 0.1,
                 direction_encoding: bool = False, a2v_directions: bool = False,
-                relative_directions: bool = False) -> AVCModel | AVSAModel:
+                relative_directions: bool = False, audio_pool: str = "max") -> AVCModel | AVSAModel:
     """The model of one curriculum stage.
 
     Parameters
@@ -48,6 +48,8 @@ def build_model(stage: str, *, audio_channels: int, width: float = 1.0, video_wi
     relative_directions : bool, keyword-only
         With ``direction_encoding``: the video→audio transformer's attention knows where each video crop lies
         seen from each other.
+    audio_pool : {"max", "mean"}, keyword-only
+        The audio encoder's global pooling (the paper's max).
 
     Returns
     -------
@@ -58,11 +60,11 @@ def build_model(stage: str, *, audio_channels: int, width: float = 1.0, video_wi
     vw = width if video_width is None else video_width
     aw = width if audio_width is None else audio_width
     if stage == "avc":
-        return AVCModel(audio_channels=audio_channels, video_width=vw, audio_width=aw, dim=dim)
+        return AVCModel(audio_channels=audio_channels, video_width=vw, audio_width=aw, dim=dim, audio_pool=audio_pool)
     return AVSAModel(audio_channels=audio_channels, video_width=vw, audio_width=aw, dim=dim,
                      transformer_depth=transformer_depth, transformer_heads=transformer_heads,
                      transformer_ff=transformer_ff, dropout=dropout, direction_encoding=direction_encoding,
-                     a2v_directions=a2v_directions, relative_directions=relative_directions)
+                     a2v_directions=a2v_directions, relative_directions=relative_directions, audio_pool=audio_pool)
 
 
 def parameter_count(module: nn.Module, *, trainable_only: bool = False) -> int:

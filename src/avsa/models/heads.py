@@ -268,10 +268,10 @@ def load_weights(module: nn.Module, state: Mapping[str, torch.Tensor], *, prefix
 class EncoderPair(nn.Module):
     """Video and audio encoders, shared by both models; loads encoders from another model."""
 
-    def __init__(self, *, audio_channels: int, video_width: float, audio_width: float):
+    def __init__(self, *, audio_channels: int, video_width: float, audio_width: float, audio_pool: str = "max"):
         super().__init__()
         self.video_encoder = R2Plus1D18(width=video_width)
-        self.audio_encoder = AudioCNN(audio_channels, width=audio_width)
+        self.audio_encoder = AudioCNN(audio_channels, width=audio_width, pool=audio_pool)
 
     def load_encoders_from(self, source: nn.Module | Mapping[str, torch.Tensor]) -> list[str]:
         """Copy both encoders' weights (curriculum: AVSA starts from AVC's encoders).
@@ -319,8 +319,10 @@ class AVCModel(EncoderPair):
         D, the embedding size (128).
     """
 
-    def __init__(self, *, audio_channels: int, video_width: float = 1.0, audio_width: float = 1.0, dim: int = 128):
-        super().__init__(audio_channels=audio_channels, video_width=video_width, audio_width=audio_width)
+    def __init__(self, *, audio_channels: int, video_width: float = 1.0, audio_width: float = 1.0, dim: int = 128,
+                 audio_pool: str = "max"):
+        super().__init__(audio_channels=audio_channels, video_width=video_width, audio_width=audio_width,
+                         audio_pool=audio_pool)
         self.video_head = nn.Linear(self.video_encoder.dim, dim)
         self.audio_head = nn.Linear(self.audio_encoder.dim, dim)
 
@@ -343,7 +345,8 @@ class AVSAModel(EncoderPair):
     ----------
     audio_channels : int, keyword-only
     video_width, audio_width : float, keyword-only
-        Both encoders must have the same output size d (the transformer width).
+        Encoder widths. The transformers work at the video encoder's size d; an audio encoder of another
+        size is brought to d by a linear map (``audio_proj``, applied in :meth:`heads`).
     dim : int, keyword-only
         D, the embedding size (128).
     transformer_depth, transformer_heads, transformer_ff : int, keyword-only
@@ -362,13 +365,12 @@ class AVSAModel(EncoderPair):
     def __init__(self, *, audio_channels: int, video_width: float = 1.0, audio_width: float = 1.0, dim: int = 128,
                  transformer_depth: int = 2, transformer_heads: int = 8, transformer_ff: int = 2048,
                  dropout: float = 0.1, direction_encoding: bool = False, a2v_directions: bool = False,
-                 relative_directions: bool = False):
-        super().__init__(audio_channels=audio_channels, video_width=video_width, audio_width=audio_width)
+                 relative_directions: bool = False, audio_pool: str = "max"):
+        super().__init__(audio_channels=audio_channels, video_width=video_width, audio_width=audio_width,
+                         audio_pool=audio_pool)
         d = self.video_encoder.dim
-        if self.audio_encoder.dim != d:
-            raise ConfigError(f"AVSA needs equal encoder sizes for the translation transformers: "
-                              f"video {d} (width {video_width}) vs audio {self.audio_encoder.dim} "
-                              f"(width {audio_width})")
+        # equal sizes (every shipped config): no map, and the checkpoint keys stay those of the paper's model
+        self.audio_proj = nn.Identity() if self.audio_encoder.dim == d else nn.Linear(self.audio_encoder.dim, d)
         self.direction_encoding = direction_encoding
         options = dict(depth=transformer_depth, heads=transformer_heads, ff=transformer_ff, dropout=dropout)
         self.a2v = TranslationTransformer(d, **options, direction_encoding=direction_encoding and a2v_directions)
@@ -417,6 +419,7 @@ class AVSAModel(EncoderPair):
         both = self.audio_encoder(torch.cat([audio, other_audio]).flatten(0, 1)).unflatten(0, (2 * b, k))
         a, a_other = both[:b], both[b:]  # B x K x d each
         e = self.heads(v, a, directions=directions)
+        a_other = self.audio_proj(a_other)
         e.other_audio_target = F.normalize(self.audio_head(a_other), dim=-1)
         e.other_video_pred = F.normalize(self.video_pred_head(self.a2v(a_other, directions)), dim=-1)
         return e
@@ -443,6 +446,7 @@ class AVSAModel(EncoderPair):
                              f"got {tuple(v.shape)} and {tuple(a.shape)}")
         if self.direction_encoding and directions is None:
             raise InputError("this model uses direction encoding: pass the crop directions (B, K, 2)")
+        a = self.audio_proj(a)
         return AVSAEmbeddings(
             video_target=F.normalize(self.video_head(v), dim=-1),
             audio_target=F.normalize(self.audio_head(a), dim=-1),

@@ -22,6 +22,7 @@ import yaml
 
 from avsa.audio_inputs import AUDIO_INPUTS, FEATURES, FORMATS
 from avsa.data.crops import CROP_MODES, DEFAULT_ELEVATION_DEG
+from avsa.models.audio import POOLS
 from avsa.errors import ConfigError
 from avsa.models.build import STAGES, build_model
 from avsa.models.heads import AVCModel, AVSAModel
@@ -85,6 +86,10 @@ class ModelConfig:
     video_width: float = 1.0
     """Width multiplier of R(2+1)D-18 (1.0 = 64/128/256/512 channels)."""
     audio_width: float = 1.0
+    """Width multiplier of the audio CNN. Another output size than the video encoder's is mapped to it
+    linearly before the AVSA transformers."""
+    audio_pool: str = "max"
+    """Global pooling of the audio CNN over time and frequency: ``max`` (the paper) or ``mean``."""
     dim: int = 128
     """Output size of every linear head."""
     transformer_depth: int = 2
@@ -105,7 +110,7 @@ class ModelConfig:
     seen from each other crop (the camera knows it; the audio→video transformer never gets it)."""
 
 
-ENCODER_KEYS = ("video_width", "audio_width", "norm")
+ENCODER_KEYS = ("video_width", "audio_width", "audio_pool", "norm")
 """The :class:`ModelConfig` keys that shape the encoders (what one stage hands the next; the rest are heads)."""
 
 
@@ -179,6 +184,7 @@ class TrainConfig:
         _one_of("data.format", d.format, FORMATS)
         _one_of("data.features", d.features, FEATURES)
         _one_of("model.norm", self.model.norm, ("batch", "group"))
+        _one_of("model.audio_pool", self.model.audio_pool, POOLS)
         if d.num_workers != "auto" and (isinstance(d.num_workers, bool) or not isinstance(d.num_workers, int)
                                         or d.num_workers < 0):
             raise ConfigError(f"data.num_workers: expected an integer >= 0 or 'auto', got {d.num_workers!r}")
@@ -262,6 +268,7 @@ def stage_model(config: TrainConfig, stage: str) -> AVCModel | AVSAModel:
         direction_encoding=m.direction_encoding,
         a2v_directions=m.a2v_directions,
         relative_directions=m.relative_directions,
+        audio_pool=m.audio_pool,
     )
     if m.norm == "group":
         batchnorm_to_groupnorm(model)
