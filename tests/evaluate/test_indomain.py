@@ -84,13 +84,17 @@ def test_avc_groups_hold_one_window_per_clip():
     assert len(used) == len(set(used))
 
 
-def test_direction_encoding_models_evaluate_and_localize(synthetic_cache, tiny_trainer, tmp_path):
-    """The AVSA heads are called with the crop directions everywhere (evaluation, localization)."""
+@pytest.mark.parametrize("extra", [[], ["model.audio_width=0.25", "model.audio_pool=mean"]],
+                         ids=["equal-widths", "wider-audio"])
+def test_direction_encoding_models_evaluate_and_localize(synthetic_cache, tiny_trainer, tmp_path, extra):
+    """The AVSA heads are called with the crop directions everywhere (evaluation, localization); an audio
+    encoder wider than the video one evaluates too (its features are mapped inside the heads)."""
     from avsa.evaluate.localization import localization_hit_rate
 
-    run = tiny_trainer(synthetic_cache, tmp_path, extra=["model.direction_encoding=true"])
+    run = tiny_trainer(synthetic_cache, tmp_path, extra=["model.direction_encoding=true", *extra])
     p = load_pretrained(run)
     assert p.model.direction_encoding
+    assert p.model.audio_encoder.dim == (2 if extra else 1) * p.model.video_encoder.dim
     results = run_indomain(p, synthetic_cache, n_per_clip=2, group=2)
     assert 0 <= results["avsa-contrastive"].value <= 1 and 0 <= results["avc-contrastive"].value <= 1
     loc = localization_hit_rate(p, synthetic_cache, n_per_clip=1, grid=(8, 3))

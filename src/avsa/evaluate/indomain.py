@@ -23,7 +23,7 @@ Fixed windows of the test split (no augmentation), four crops per window
   the sound field first rotated by a random yaw in [45°, 315°]; chance 50%.
 
 The binary tasks train a logistic regression on frozen encoder embeddings
-(features [v, a, v⊙a, |v − a|], standardised) on windows of the training
+(features [v, a, v⊙a, |v − a|], standardised; [v, a] when the encoders' sizes differ) on windows of the training
 split and test on the test split. Every accuracy is a :class:`Result` with a
 95% interval by a bootstrap over clips (crops and windows of a clip are
 correlated).
@@ -119,6 +119,8 @@ def _other_clip(foa: torch.Tensor, clip_ids: list[str]) -> torch.Tensor:
 
 
 def _pair_features(v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    if v.shape[-1] != a.shape[-1]:  # an audio encoder wider than the video one: no element-wise terms
+        return torch.cat([v, a], dim=-1)
     return torch.cat([v, a, v * a, (v - a).abs()], dim=-1)
 
 
