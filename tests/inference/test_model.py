@@ -111,3 +111,20 @@ def test_localize_gives_a_finite_map_over_the_grid_and_its_peak(tiny_run):
     assert heat.peak() == (heat.azimuth.flat[best], heat.elevation.flat[best])
     with pytest.raises(InputError, match="uint8"):
         model.localize(frames.astype(np.float32), np.zeros((4, 48000)), 48000)
+
+
+def test_a_wider_mean_pooled_audio_encoder_saves_and_loads(synthetic_cache, tiny_trainer, tmp_path, monkeypatch):
+    """The audio encoder's options travel in the saved folder: its map to the transformers' width is saved and
+    loaded with the weights, and the pooling is the one trained."""
+    run = tiny_trainer(synthetic_cache, tmp_path / "run", extra=["model.audio_width=0.25", "model.audio_pool=mean"])
+    model = avsa.load(run, device="cpu")
+    folder = model.save_pretrained(tmp_path / "model")
+    forbid_unpickling(monkeypatch)
+    again = avsa.load(folder, device="cpu")
+    assert again.pretrained.model.audio_encoder.pool == "mean" and again.config.model.audio_width == 0.25
+    state = again.pretrained.model.state_dict()
+    assert "audio_proj.weight" in state
+    for key, value in model.pretrained.model.state_dict().items():
+        assert torch.equal(state[key], value), key
+    foa = np.random.default_rng(0).standard_normal((4, 24000)) * 0.1
+    assert np.array_equal(model.embed_audio(foa, 24000)[0], again.embed_audio(foa, 24000)[0])
