@@ -23,10 +23,10 @@ Fixed windows of the test split (no augmentation), four crops per window
   the sound field first rotated by a random yaw in [45°, 315°]; chance 50%.
 
 The binary tasks train a logistic regression on frozen encoder embeddings
-(features [v, a, v⊙a, |v − a|], standardised; [v, a] when the encoders' sizes differ) on windows of the training
-split and test on the test split. Every accuracy is a :class:`Result` with a
-95% interval by a bootstrap over clips (crops and windows of a clip are
-correlated).
+(features [v, a, v⊙a, |v − a|], standardised; [v, a] when the encoders'
+sizes differ) on windows of the training split and test on the test split.
+Every accuracy is a :class:`Result` with a 95% interval by a bootstrap over
+clips (crops and windows of a clip are correlated).
 """
 
 from __future__ import annotations

@@ -417,7 +417,7 @@ class AVSAModel(EncoderPair):
             a = self.audio_encoder(audio.flatten(0, 1)).unflatten(0, (b, k))  # B x K x d
             return self.heads(v, a, directions=directions)
         both = self.audio_encoder(torch.cat([audio, other_audio]).flatten(0, 1)).unflatten(0, (2 * b, k))
-        a, a_other = both[:b], both[b:]  # B x K x d each
+        a, a_other = both[:b], both[b:]  # B x K x (audio encoder size) each
         e = self.heads(v, a, directions=directions)
         a_other = self.audio_proj(a_other)
         e.other_audio_target = F.normalize(self.audio_head(a_other), dim=-1)

@@ -22,8 +22,8 @@ import yaml
 
 from avsa.audio_inputs import AUDIO_INPUTS, FEATURES, FORMATS
 from avsa.data.crops import CROP_MODES, DEFAULT_ELEVATION_DEG
-from avsa.models.audio import POOLS
 from avsa.errors import ConfigError
+from avsa.models.audio import POOLS
 from avsa.models.build import STAGES, build_model
 from avsa.models.heads import AVCModel, AVSAModel
 from avsa.models.losses import NEGATIVES
